@@ -1,0 +1,37 @@
+package config
+
+import "path/filepath"
+
+// RunRoot holds the runtime files (sockets, PID files) of every cluster.
+// Unix socket paths are short there, whatever the state dir.
+const RunRoot = "/run/tinykube"
+
+// ConfigFile is where `tinykube up` writes the resolved config for agents
+// and later commands.
+func (c *Cluster) ConfigFile() string { return filepath.Join(c.StateDir, "cluster.yaml") }
+
+// RunDir holds the cluster's sockets and PID files.
+func (c *Cluster) RunDir() string { return filepath.Join(RunRoot, c.Name) }
+
+// MachineDir holds one machine's data and logs.
+func (c *Cluster) MachineDir(machine string) string {
+	return filepath.Join(c.StateDir, "machines", machine)
+}
+
+// LogDir holds one machine's logs: agent.log and <component>.log.
+func (c *Cluster) LogDir(machine string) string { return filepath.Join(c.MachineDir(machine), "logs") }
+
+// DataDir is a component's own directory on a machine.
+func (c *Cluster) DataDir(machine, kind string) string {
+	return filepath.Join(c.MachineDir(machine), "data", kind)
+}
+
+// AgentSocket is where the machine's agent answers status requests.
+func (c *Cluster) AgentSocket(machine string) string {
+	return filepath.Join(c.RunDir(), machine+".sock")
+}
+
+// AgentPIDFile holds the PID of the machine's agent.
+func (c *Cluster) AgentPIDFile(machine string) string {
+	return filepath.Join(c.RunDir(), machine+".pid")
+}
