@@ -15,6 +15,12 @@ UP_FLAGS ?=
 #   iproute2, util-linux: network namespaces, nsenter
 DEB_PACKAGES := iproute2 util-linux
 
+# kubectl is built from the k8s.io/kubectl module; tell it its version, as
+# upstream's release build does, or `kubectl version` says v0.0.0-master.
+KUBE_VERSION := v1.37.2
+KUBE_LDFLAGS := $(foreach p,k8s.io/client-go/pkg/version k8s.io/component-base/version,\
+  -X $(p).gitVersion=$(KUBE_VERSION) -X $(p).gitMajor=1 -X $(p).gitMinor=37 -X $(p).gitTreeState=clean)
+
 .PHONY: up down test build deps unit conformance scenarios bench proto clean
 
 up: deps build
@@ -34,11 +40,11 @@ deps:
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	else echo ">> OS packages present: $(DEB_PACKAGES)"; fi
 
-# build puts tinykube, the reference components, the real etcdctl and the
-# scenarios' test components in bin/.
+# build puts tinykube, the reference components, the real kubectl and
+# etcdctl, and the scenarios' test components in bin/.
 build:
 	@echo ">> building bin/ (a cold build takes a few minutes; later ones seconds)"
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -ldflags "$(KUBE_LDFLAGS)" -o $(BIN)/ ./cmd/...
 	$(GO) build -o $(BIN)/etcdctl go.etcd.io/etcd/etcdctl/v3
 	$(GO) build -o $(BIN)/testcomponents/memetcd ./testdata/components/memetcd
 	$(GO) build -o $(BIN)/testcomponents/faulty ./testdata/components/faulty
