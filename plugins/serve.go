@@ -70,6 +70,6 @@ version %d: Identify, Start, Health, Stop).
 Run it in a cluster:
     tinykube up --use %s=%s
 Check it against the contract:
-    go test ./plugins/conformance -binary %s
+    go test ./plugins/conformance -run TestBinary -binary %s
 `, self, id.Kind, id.Implementation, id.Version, ProtocolVersion, id.Kind, path, path)
 }

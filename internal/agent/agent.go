@@ -279,18 +279,20 @@ func (s *supervisor) supervise(ctx context.Context) {
 					return
 				case <-time.After(wait):
 				}
-				if err := s.launch(ctx); err == nil {
-					if err = s.waitHealthy(ctx); err == nil {
-						healthySince = time.Now()
-						break
-					}
-				} else {
-					s.log.Error("restart failed", "error", err)
+				err := s.launch(ctx)
+				if err == nil {
+					err = s.waitHealthy(ctx)
 				}
+				if err == nil {
+					healthySince = time.Now()
+					break
+				}
+				// This attempt failed too: it counts as one more restart.
+				s.log.Error("restart failed; retrying", "error", err)
 				s.kill()
 				s.set(func(st *ComponentStatus) {
-					st.State, st.Healthy, st.PID = StateRestarting, false, 0
-					st.Message = "restart failed; retrying"
+					st.State, st.Healthy, st.PID, st.Restarts = StateRestarting, false, 0, st.Restarts+1
+					st.Message = "restart failed: " + err.Error()
 				})
 			}
 		}

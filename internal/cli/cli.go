@@ -29,6 +29,7 @@ const usage = `tinykube: Kubernetes rebuilt for teaching.
 
 Usage:
   tinykube up [--chapter N] [--nodes N] [--use KIND=PATH]... [--config FILE]
+              [--machine-cidr CIDR]
                              start a cluster (1 master + 2 nodes by default)
   tinykube down [--check]    remove everything the cluster made
   tinykube status            machines, components, their state and health
@@ -42,7 +43,8 @@ Usage:
 
 Every command acts on the cluster named by --name or $TINYKUBE_CLUSTER
 (default "tk"), whose state is under --state-root or $TINYKUBE_STATE_ROOT
-(default /var/lib/tinykube).
+(default /var/lib/tinykube); flags go after the command. $TINYKUBE_MACHINE_CIDR
+sets the default of --machine-cidr.
 `
 
 // env is what every command needs.
@@ -186,7 +188,13 @@ func (e *env) up(ctx context.Context, args []string) error {
 		return err
 	}
 	c.PrintStatus(e.stdout, sts)
-	fmt.Fprintf(e.stdout, "\nnext: tinykube etcdctl put /hello world; tinykube etcdctl get /hello; tinykube down\n")
+	self := filepath.Join(e.binDir, "tinykube")
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, self); err == nil && !strings.HasPrefix(rel, "..") {
+			self = rel
+		}
+	}
+	fmt.Fprintf(e.stdout, "\nnext: %[1]s etcdctl put /hello world; %[1]s etcdctl get /hello; %[1]s down\n", self)
 	return nil
 }
 

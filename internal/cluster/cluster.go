@@ -48,6 +48,12 @@ func New(cfg *config.Cluster, backend machine.Backend, binDir string, out io.Wri
 // as `tinykube up` left it.
 func Open(name, stateRoot string, backend machine.Backend, binDir string, out io.Writer) (*Cluster, error) {
 	path := filepath.Join(stateRoot, name, "cluster.yaml")
+	if _, err := os.Stat(path); err != nil {
+		// A config that set its own stateDir: up left a copy in the run dir.
+		if run := filepath.Join(config.RunRoot, name, "cluster.yaml"); fileExists(run) {
+			path = run
+		}
+	}
 	cfg, err := config.Load(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no cluster %q here (%s does not exist); start one with `tinykube up`", name, path)
@@ -132,6 +138,10 @@ func (c *Cluster) Up(ctx context.Context) (err error) {
 	if err := os.WriteFile(cfg.ConfigFile(), data, 0o644); err != nil {
 		return err
 	}
+	// A copy where later commands look whatever the state dir.
+	if err := os.WriteFile(filepath.Join(cfg.RunDir(), "cluster.yaml"), data, 0o644); err != nil {
+		return err
+	}
 	done = c.step("starting an agent on each machine")
 	for _, m := range machines {
 		if err := c.startAgent(m); err != nil {
@@ -156,7 +166,7 @@ func (c *Cluster) checkBinaries() error {
 			if err := plugins.CheckBinary(p.Binary); err != nil {
 				hint := ""
 				if p.Reference {
-					hint = fmt.Sprintf(" (chapter %d needs the %s component)", c.Config.Chapter, p.Kind)
+					hint = fmt.Sprintf(" (chapter %d needs the %s component; if tinykube has no reference %s yet, give one with --use %s=PATH)", c.Config.Chapter, p.Kind, p.Kind, p.Kind)
 				}
 				return fmt.Errorf("component %s%s: %w", p.Kind, hint, err)
 			}
@@ -259,6 +269,11 @@ func machineNames(cfg *config.Cluster) string {
 		names = append(names, m.Name)
 	}
 	return strings.Join(names, ", ")
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // readPID reads a PID file; 0 when there is none.

@@ -89,15 +89,15 @@ func Component(sts []MachineStatus, name, kind string) (agent.ComponentStatus, b
 func (c *Cluster) PrintStatus(w io.Writer, sts []MachineStatus) {
 	fmt.Fprintf(w, "cluster %s, chapter %d (%s)\n\n", c.Config.Name, c.Config.Chapter, strings.Join(config.ChapterKinds(c.Config.Chapter), ", "))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "MACHINE\tROLE\tADDRESS\tCOMPONENT\tIMPLEMENTATION\tVERSION\tSTATE\tHEALTH\tRESTARTS\tUPTIME")
+	fmt.Fprintln(tw, "MACHINE\tROLE\tADDRESS\tCOMPONENT\tIMPLEMENTATION\tVERSION\tSTATE\tHEALTH\tRESTARTS\tUPTIME\tPID")
 	for _, st := range sts {
 		m := st.Machine
 		if st.Agent == nil {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t%s\t-\t-\t-\n", m.Name, m.Role, m.Address, st.Problem)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t%s\t-\t-\t-\t-\n", m.Name, m.Role, m.Address, st.Problem)
 			continue
 		}
 		if len(st.Agent.Components) == 0 {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t(none at this chapter)\t-\t-\t-\t-\t-\t-\n", m.Name, m.Role, m.Address)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t(none at this chapter)\t-\t-\t-\t-\t-\t-\t%d\n", m.Name, m.Role, m.Address, st.Agent.AgentPID)
 		}
 		for _, comp := range st.Agent.Components {
 			impl := orDash(comp.Implementation)
@@ -115,9 +115,13 @@ func (c *Cluster) PrintStatus(w io.Writer, sts []MachineStatus) {
 			if comp.PID != 0 && !comp.StartedAt.IsZero() {
 				uptime = humanDuration(time.Since(comp.StartedAt))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n",
+			pid := "-"
+			if comp.PID != 0 {
+				pid = fmt.Sprint(comp.PID)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n",
 				m.Name, m.Role, m.Address, comp.Kind, impl, orDash(comp.Version),
-				comp.State, health, comp.Restarts, uptime)
+				comp.State, health, comp.Restarts, uptime, pid)
 		}
 	}
 	tw.Flush()

@@ -18,7 +18,13 @@ func TestBinary(t *testing.T) {
 	if *binary == "" {
 		t.Skip("no -binary given")
 	}
-	conformance.RunBinary(t, *binary)
+	path := *binary
+	if !filepath.IsAbs(path) {
+		// go test runs in this package's directory; a relative path is
+		// meant from the repository's top, where the command was typed.
+		path = filepath.Join("..", "..", path)
+	}
+	conformance.RunBinary(t, path)
 }
 
 // TestReference checks every reference component binary that `make build`

@@ -21,6 +21,9 @@ import (
 // skips the test, or fails it when CI=true.
 func RequireRoot(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs root and real machines: skipped under -short (unit tests only)")
+	}
 	if os.Geteuid() != 0 {
 		stop(t, fmt.Sprintf("needs root (effective UID is %d); run the tests with sudo", os.Geteuid()))
 	}
