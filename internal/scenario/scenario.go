@@ -51,7 +51,7 @@ import (
 
 // Run runs every script in dir (relative to the calling test's package).
 func Run(t *testing.T, dir string) {
-	machinetest.RequireRoot(t)
+	machinetest.RequireNetns(t)
 	bin := BinDir(t)
 	testscript.Run(t, testscript.Params{
 		Dir:                 dir,
