@@ -38,6 +38,7 @@ Usage:
   tinykube machine stop|start MACHINE
                              power a machine off (as a power cut) or on
   tinykube etcdctl ARGS...   the real etcdctl, pointed at the cluster's etcd
+  tinykube kubectl ARGS...   the real kubectl, with the cluster's admin kubeconfig
   tinykube agent --config FILE --machine M
                              run a machine's agent (tinykube up does this)
 
@@ -75,6 +76,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"logs":    e.logs,
 		"machine": e.machine,
 		"etcdctl": e.etcdctl,
+		"kubectl": e.kubectl,
 		"agent":   e.agent,
 	}
 	cmd, ok := commands[args[0]]
@@ -194,7 +196,11 @@ func (e *env) up(ctx context.Context, args []string) error {
 			self = rel
 		}
 	}
-	fmt.Fprintf(e.stdout, "\nnext: %[1]s etcdctl put /hello world; %[1]s etcdctl get /hello; %[1]s down\n", self)
+	if cfg.Chapter >= 2 {
+		fmt.Fprintf(e.stdout, "\nkubectl: %[1]s kubectl get nodes,pods -A   (or: export KUBECONFIG=%[2]s)\n", self, cfg.AdminKubeconfig())
+	} else {
+		fmt.Fprintf(e.stdout, "\nnext: %[1]s etcdctl put /hello world; %[1]s etcdctl get /hello; %[1]s down\n", self)
+	}
 	return nil
 }
 
@@ -387,6 +393,24 @@ func (e *env) etcdctl(ctx context.Context, args []string) error {
 	path := filepath.Join(e.binDir, "etcdctl")
 	env := append(os.Environ(), "ETCDCTL_ENDPOINTS=http://"+master.Address+":"+port)
 	if err := syscall.Exec(path, append([]string{"etcdctl"}, args...), env); err != nil {
+		return fmt.Errorf("running %s: %w (build it with `make build`)", path, err)
+	}
+	return nil
+}
+
+// kubectl runs the real kubectl (built by `make build` next to tinykube)
+// with the cluster's admin kubeconfig.
+func (e *env) kubectl(ctx context.Context, args []string) error {
+	c, err := e.open()
+	if err != nil {
+		return err
+	}
+	if c.Config.Chapter < 2 {
+		return fmt.Errorf("cluster %q runs chapter %d: there is no apiserver for kubectl to talk to before chapter 2 (tinykube up --chapter 2)", c.Config.Name, c.Config.Chapter)
+	}
+	path := filepath.Join(e.binDir, "kubectl")
+	env := append(os.Environ(), "KUBECONFIG="+c.Config.AdminKubeconfig())
+	if err := syscall.Exec(path, append([]string{"kubectl"}, args...), env); err != nil {
 		return fmt.Errorf("running %s: %w (build it with `make build`)", path, err)
 	}
 	return nil

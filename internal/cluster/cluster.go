@@ -142,6 +142,14 @@ func (c *Cluster) Up(ctx context.Context) (err error) {
 	if err := os.WriteFile(filepath.Join(cfg.RunDir(), "cluster.yaml"), data, 0o644); err != nil {
 		return err
 	}
+	if cfg.Chapter >= 2 {
+		done = c.step("making the CA, certificates and the admin kubeconfig")
+		if err := c.makePKI(); err != nil {
+			fmt.Fprintln(c.Out)
+			return err
+		}
+		done()
+	}
 	done = c.step("starting an agent on each machine")
 	for _, m := range machines {
 		if err := c.startAgent(m); err != nil {

@@ -329,12 +329,35 @@ func (c *Cluster) Plan(m Machine, binDir string) []Planned {
 			continue
 		}
 		comp := c.Components[k.Name]
-		p := Planned{Kind: k.Name, Binary: comp.Binary, Settings: comp.Settings}
+		settings := c.standardSettings(k.Name)
+		for key, v := range comp.Settings {
+			settings[key] = v // the config's own settings win
+		}
+		p := Planned{Kind: k.Name, Binary: comp.Binary, Settings: settings}
 		if p.Binary == "" {
 			p.Binary = filepath.Join(binDir, "tinykube-"+k.Name)
 			p.Reference = true
 		}
 		out = append(out, p)
+	}
+	return out
+}
+
+// standardSettings are the settings a kind gets from the cluster itself:
+// where etcd is, the certificates `tinykube up` made, the address ranges.
+func (c *Cluster) standardSettings(kind string) map[string]string {
+	out := map[string]string{}
+	switch kind {
+	case plugins.KindAPIServer:
+		etcdPort := "2379"
+		if p := c.Components[plugins.KindEtcd].Settings["client-port"]; p != "" {
+			etcdPort = p
+		}
+		out["etcd-servers"] = "http://" + c.Master().Address + ":" + etcdPort
+		out["tls-cert-file"] = filepath.Join(c.PKIDir(), "apiserver.crt")
+		out["tls-private-key-file"] = filepath.Join(c.PKIDir(), "apiserver.key")
+		out["client-ca-file"] = filepath.Join(c.PKIDir(), "ca.crt")
+		out["service-cluster-ip-range"] = c.Network.ServiceCIDR
 	}
 	return out
 }

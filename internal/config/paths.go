@@ -35,3 +35,10 @@ func (c *Cluster) AgentSocket(machine string) string {
 func (c *Cluster) AgentPIDFile(machine string) string {
 	return filepath.Join(c.RunDir(), machine+".pid")
 }
+
+// PKIDir holds the cluster's CA and certificates.
+func (c *Cluster) PKIDir() string { return filepath.Join(c.StateDir, "pki") }
+
+// AdminKubeconfig is the kubeconfig `tinykube up` writes for the cluster's
+// admin (kubectl's credentials).
+func (c *Cluster) AdminKubeconfig() string { return filepath.Join(c.StateDir, "admin.conf") }
