@@ -5,8 +5,10 @@
 // lead to. Chapters and labs keep their scenarios in testdata/script and
 // run them with Run.
 //
-// Each script gets its own cluster name, state directory and machine
-// network, so scripts can run side by side; whatever a script starts is
+// Each script gets its own cluster name, state directory, machine network
+// and home directory, so scripts can run side by side; $TESTDATA is the
+// repository's testdata folder (the course notes' manifests are in
+// $TESTDATA/manifests); whatever a script starts is
 // torn down when it ends, also when it fails. Commands added to
 // testscript's own:
 //
@@ -97,7 +99,11 @@ func setup(e *testscript.Env, bin string) error {
 	e.Setenv("TINYKUBE_CLUSTER", name)
 	e.Setenv("TINYKUBE_STATE_ROOT", filepath.Join(e.WorkDir, "state"))
 	e.Setenv("TINYKUBE_MACHINE_CIDR", randomCIDR())
-	for _, key := range []string{"HOME", "CI"} {
+	// The course notes' manifests and the other shared test data.
+	e.Setenv("TESTDATA", filepath.Join(filepath.Dir(bin), "testdata"))
+	// A home of its own: kubectl caches discovery under ~/.kube.
+	e.Setenv("HOME", filepath.Join(e.WorkDir, "home"))
+	for _, key := range []string{"CI"} {
 		if v := os.Getenv(key); v != "" {
 			e.Setenv(key, v)
 		}
@@ -199,7 +205,7 @@ func pollPause() {
 // commands.
 func scriptEnv(ts *testscript.TestScript) []string {
 	var env []string
-	for _, key := range []string{"PATH", "HOME", "CI", "WORK", "TINYKUBE_BIN", "TINYKUBE_CLUSTER", "TINYKUBE_STATE_ROOT", "TINYKUBE_MACHINE_CIDR"} {
+	for _, key := range []string{"PATH", "HOME", "CI", "WORK", "TESTDATA", "TINYKUBE_BIN", "TINYKUBE_CLUSTER", "TINYKUBE_STATE_ROOT", "TINYKUBE_MACHINE_CIDR"} {
 		env = append(env, key+"="+ts.Getenv(key))
 	}
 	return env
