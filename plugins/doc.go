@@ -31,7 +31,7 @@
 // Run by hand, such a binary prints what it is and how it is run, and exits
 // with status 1. Check it against the contract with the conformance suite:
 //
-//	go test ./plugins/conformance -run TestBinary -binary $PWD/my-component
+//	go test ./plugins/conformance -run TestBinary -binary ./my-component
 //
 // and run it in a cluster with `tinykube up --use KIND=./my-component`.
 //

@@ -125,6 +125,7 @@ func config(s plugins.Settings) (*embed.Config, error) {
 	cfg.ListenPeerUrls = []url.URL{peerURL}
 	cfg.AdvertisePeerUrls = []url.URL{peerURL}
 	cfg.InitialCluster = fmt.Sprintf("%s=%s", name, peerURL.String())
+	cfg.TickMs, cfg.ElectionMs = uint(heartbeat), uint(election)
 	cfg.LogLevel = "info"
 	cfg.LogOutputs = []string{"stderr"}
 	return cfg, nil
