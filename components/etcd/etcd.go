@@ -57,7 +57,7 @@ func (e *Etcd) Identify(context.Context) (plugins.Identity, error) {
 
 // Start starts an embedded etcd member on the machine's address, with its
 // data under s.DataDir. Settings: client-port (2379), peer-port (2380),
-// heartbeat-ms (10), election-ms (100).
+// heartbeat-ms (10), election-ms (100), log-level (info; or debug, warn, error).
 func (e *Etcd) Start(_ context.Context, s plugins.Settings) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -127,6 +127,9 @@ func config(s plugins.Settings) (*embed.Config, error) {
 	cfg.InitialCluster = fmt.Sprintf("%s=%s", name, peerURL.String())
 	cfg.TickMs, cfg.ElectionMs = uint(heartbeat), uint(election)
 	cfg.LogLevel = "info"
+	if level := s.Values["log-level"]; level != "" {
+		cfg.LogLevel = level // debug, info, warn, error
+	}
 	cfg.LogOutputs = []string{"stderr"}
 	return cfg, nil
 }

@@ -223,7 +223,8 @@ func (c *Cluster) waitSettled(ctx context.Context, machines []machine.Machine) e
 				all = false
 				last = append(last, fmt.Sprintf("%s: agent not answering yet (%v)", name, err))
 				if !agentAlive(c.Config.AgentPIDFile(name)) {
-					return fmt.Errorf("the agent on %s exited; see %s", name, filepath.Join(c.Config.LogDir(name), "agent.log"))
+					log := filepath.Join(c.Config.LogDir(name), "agent.log")
+					return fmt.Errorf("the agent on %s exited; see %s, which ends:\n%s", name, log, tailOf(log, 8))
 				}
 				continue
 			}
@@ -379,4 +380,18 @@ func (c *Cluster) Leftovers(ctx context.Context) ([]string, error) {
 func pause(d time.Duration) {
 	t := time.NewTimer(d)
 	<-t.C
+}
+
+// tailOf returns the last n lines of a log file, indented, for an error
+// message that shows what went wrong without sending the user to look.
+func tailOf(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "    (" + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "    " + strings.Join(lines, "\n    ")
 }

@@ -186,7 +186,9 @@ func identify(t *testing.T, c plugins.Component) plugins.Identity {
 }
 
 // SettingsFor returns settings a component of kind can start with on
-// loopback, with free ports and a fresh data directory.
+// loopback, with free ports and a fresh data directory, and starts what
+// the kind needs to be healthy (an etcd for an apiserver) for the rest of
+// the test.
 func SettingsFor(t testing.TB, kind string) plugins.Settings {
 	s := plugins.Settings{
 		Cluster: "conformance",
@@ -201,6 +203,10 @@ func SettingsFor(t testing.TB, kind string) plugins.Settings {
 	case plugins.KindEtcd:
 		s.Values["client-port"] = strconv.Itoa(FreePort(t))
 		s.Values["peer-port"] = strconv.Itoa(FreePort(t))
+		s.Values["log-level"] = "error"
+	case plugins.KindAPIServer:
+		s.Values["etcd-servers"] = startEtcd(t)
+		s.Values["secure-port"] = strconv.Itoa(FreePort(t))
 	}
 	return s
 }

@@ -1,0 +1,223 @@
+package apiserver
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/tinykube/tinykube/plugins"
+)
+
+// Version is the reference apiserver component's version.
+const Version = "v0.1.0"
+
+// SecurePort is where the apiserver listens, as in Kubernetes.
+const SecurePort = 6443
+
+// APIServer is the reference apiserver component.
+type APIServer struct {
+	mu      sync.Mutex
+	started bool
+	etcd    *clientv3.Client
+	http    *http.Server
+	server  *Server
+	ready   bool // bootstrap objects exist
+	url     string
+	log     *slog.Logger
+}
+
+var _ plugins.Component = (*APIServer)(nil)
+
+// New returns an apiserver component, not yet started.
+func New() *APIServer { return &APIServer{log: slog.New(slog.NewTextHandler(os.Stderr, nil))} }
+
+// Identify says this is the reference apiserver.
+func (a *APIServer) Identify(context.Context) (plugins.Identity, error) {
+	return plugins.Identity{Kind: plugins.KindAPIServer, Implementation: "reference", Version: Version}, nil
+}
+
+// Start connects to etcd and serves the API on the machine's address.
+// Settings (named after kube-apiserver's flags):
+//
+//	etcd-servers              http://<address>:2379
+//	secure-port               6443
+//	tls-cert-file, tls-private-key-file
+//	                          the serving certificate; without them the
+//	                          API is served over plain HTTP (tests only)
+//	client-ca-file            CA that signs client certificates
+//	service-cluster-ip-range  10.96.0.0/12
+func (a *APIServer) Start(ctx context.Context, s plugins.Settings) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.started {
+		return plugins.ErrAlreadyStarted
+	}
+	get := func(key, def string) string {
+		if v := s.Values[key]; v != "" {
+			return v
+		}
+		return def
+	}
+	etcdServers := strings.Split(get("etcd-servers", "http://"+s.Address+":2379"), ",")
+	port := get("secure-port", fmt.Sprint(SecurePort))
+	client, err := clientv3.New(clientv3.Config{Endpoints: etcdServers, DialTimeout: 5 * time.Second})
+	if err != nil {
+		return fmt.Errorf("apiserver: etcd %v: %w", etcdServers, err)
+	}
+	var pool *x509.CertPool
+	if caFile := get("client-ca-file", ""); caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			client.Close()
+			return fmt.Errorf("apiserver: client-ca-file: %w", err)
+		}
+		pool = x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+	}
+	addr := net.JoinHostPort(s.Address, port)
+	srv, err := NewServer(Config{
+		Etcd:        client,
+		Advertise:   addr,
+		ServiceCIDR: get("service-cluster-ip-range", "10.96.0.0/12"),
+		ClientCAs:   pool,
+	})
+	if err != nil {
+		client.Close()
+		return err
+	}
+	hs := &http.Server{Addr: addr, Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	certFile, keyFile := get("tls-cert-file", ""), get("tls-private-key-file", "")
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		client.Close()
+		return fmt.Errorf("apiserver: listen on %s: %w", addr, err)
+	}
+	scheme := "http"
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			l.Close()
+			client.Close()
+			return fmt.Errorf("apiserver: serving certificate: %w", err)
+		}
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS12}
+		l = tls.NewListener(l, hs.TLSConfig)
+		scheme = "https"
+	}
+	a.etcd, a.http, a.server, a.started = client, hs, srv, true
+	a.url = scheme + "://" + addr
+	go func() {
+		if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("serving stopped", "error", err)
+		}
+	}()
+	go a.bootstrap()
+	return nil
+}
+
+// bootstrap makes what every cluster has: the four namespaces and the
+// `kubernetes` Service. It retries until etcd answers.
+func (a *APIServer) bootstrap() {
+	for {
+		err := a.server.Bootstrap(context.Background())
+		if err == nil {
+			a.mu.Lock()
+			a.ready = true
+			a.mu.Unlock()
+			return
+		}
+		a.log.Warn("bootstrap: retrying", "error", err)
+		select {
+		case <-time.After(200 * time.Millisecond):
+		}
+		a.mu.Lock()
+		stopped := a.http == nil
+		a.mu.Unlock()
+		if stopped {
+			return
+		}
+	}
+}
+
+// Bootstrap creates the namespaces default, kube-system, kube-public and
+// kube-node-lease and the `kubernetes` Service, unless they exist.
+func (s *Server) Bootstrap(ctx context.Context) error {
+	nsRes := lookup("", "v1", "namespaces")
+	for _, name := range []string{"default", "kube-system", "kube-public", "kube-node-lease"} {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		if _, err := s.createObject(ctx, request{resource: nsRes}, ns, false); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+	}
+	svcRes := lookup("", "v1", "services")
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default",
+			Labels: map[string]string{"component": "apiserver", "provider": "kubernetes"}},
+		Spec: corev1.ServiceSpec{
+			ClusterIP: s.services.nth(1).String(),
+			Ports:     []corev1.ServicePort{{Name: "https", Port: 443, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(SecurePort)}},
+		},
+	}
+	if _, err := s.store(svcRes).Get(ctx, "default", "kubernetes"); apierrors.IsNotFound(err) {
+		if _, err := s.createObject(ctx, request{resource: svcRes, namespace: "default"}, svc, false); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// Health is healthy once etcd answers and the bootstrap objects exist.
+func (a *APIServer) Health(ctx context.Context) (plugins.Health, error) {
+	a.mu.Lock()
+	started, ready, client, url := a.started, a.ready, a.etcd, a.url
+	a.mu.Unlock()
+	if !started {
+		return plugins.Health{}, plugins.ErrNotStarted
+	}
+	if client == nil {
+		return plugins.Health{Message: "stopped"}, nil
+	}
+	if !ready {
+		return plugins.Health{Message: "starting: creating the default namespaces and the kubernetes Service"}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if _, err := client.Get(ctx, "/registry/health"); err != nil {
+		return plugins.Health{Message: fmt.Sprintf("etcd does not answer: %v", err)}, nil
+	}
+	return plugins.Health{Healthy: true, Message: "serving " + url}, nil
+}
+
+// Stop stops serving and closes the etcd connection.
+func (a *APIServer) Stop(ctx context.Context) error {
+	a.mu.Lock()
+	hs, client := a.http, a.etcd
+	a.http, a.etcd = nil, nil
+	a.mu.Unlock()
+	if hs == nil {
+		return nil
+	}
+	err := hs.Shutdown(ctx)
+	if err != nil {
+		hs.Close()
+	}
+	client.Close()
+	return nil
+}
