@@ -13,7 +13,7 @@ UP_FLAGS ?=
 
 # OS packages the clusters need (Debian/Ubuntu names).
 #   iproute2, util-linux: network namespaces, nsenter
-DEB_PACKAGES := iproute2 util-linux
+DEB_PACKAGES := iproute2 util-linux containerd runc busybox-static iptables conntrack
 
 # kubectl is built from the k8s.io/kubectl module; tell it its version, as
 # upstream's release build does, or `kubectl version` says v0.0.0-master.
@@ -49,6 +49,14 @@ build:
 	$(GO) build -o $(BIN)/testcomponents/memetcd ./testdata/components/memetcd
 	$(GO) build -o $(BIN)/testcomponents/faulty ./testdata/components/faulty
 	@cd $(BIN)/testcomponents && for m in crash-at-start never-healthy wrong-version wrong-kind; do ln -sf faulty $$m; done
+
+# images builds the images pods run (pause, busybox, the demo server) from
+# the project's own sources as OCI tarballs in bin/images, which each node's
+# containerd imports: there is no registry. Seconds when nothing changed.
+.PHONY: images
+images:
+	$(GO) run ./internal/images/mkimages -out $(BIN)/images -go $(GO)
+build: images
 
 # test is what CI runs: vet, unit tests, conformance of every reference
 # component binary, and the scenarios (root; CI=true makes a skip a failure).

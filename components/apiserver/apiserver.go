@@ -90,11 +90,17 @@ func (a *APIServer) Start(ctx context.Context, s plugins.Settings) error {
 		pool.AppendCertsFromPEM(pem)
 	}
 	addr := net.JoinHostPort(s.Address, port)
+	kubeletClient, err := kubeletClientFrom(get("kubelet-client-certificate", ""), get("kubelet-client-key", ""), pool)
+	if err != nil {
+		client.Close()
+		return err
+	}
 	srv, err := NewServer(Config{
-		Etcd:        client,
-		Advertise:   addr,
-		ServiceCIDR: get("service-cluster-ip-range", "10.96.0.0/12"),
-		ClientCAs:   pool,
+		Etcd:          client,
+		Advertise:     addr,
+		ServiceCIDR:   get("service-cluster-ip-range", "10.96.0.0/12"),
+		ClientCAs:     pool,
+		KubeletClient: kubeletClient,
 	})
 	if err != nil {
 		client.Close()
@@ -220,4 +226,20 @@ func (a *APIServer) Stop(ctx context.Context) error {
 	}
 	client.Close()
 	return nil
+}
+
+// kubeletClientFrom builds the client the apiserver reaches kubelets with:
+// its own client certificate, and the cluster CA to trust the kubelets'
+// serving certificates. No certificate: no client.
+func kubeletClientFrom(certFile, keyFile string, ca *x509.CertPool) (*http.Client, error) {
+	if certFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("apiserver: kubelet client certificate: %w", err)
+	}
+	return &http.Client{Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: ca, MinVersion: tls.VersionTLS12},
+	}}, nil
 }

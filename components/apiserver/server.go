@@ -44,6 +44,9 @@ type Server struct {
 	services  *serviceAllocator
 	now       func() time.Time
 	clientCAs *x509.CertPool // nil: no client certificates accepted
+	// kubeletClient reaches kubelets (logs) with the apiserver's own
+	// client certificate; nil: none configured.
+	kubeletClient *http.Client
 }
 
 // Config is what NewServer needs.
@@ -53,6 +56,8 @@ type Config struct {
 	ServiceCIDR string           // e.g. 10.96.0.0/12
 	ClientCAs   *x509.CertPool   // verifies client certificates
 	Now         func() time.Time // nil: time.Now
+	// KubeletClient reaches kubelets for pods/log; nil: logs unavailable.
+	KubeletClient *http.Client
 }
 
 // NewServer builds the server over etcd.
@@ -63,6 +68,8 @@ func NewServer(cfg Config) (*Server, error) {
 		advertise: cfg.Advertise,
 		now:       cfg.Now,
 		clientCAs: cfg.ClientCAs,
+
+		kubeletClient: cfg.KubeletClient,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -177,6 +184,11 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, req reque
 			return notFoundPath()
 		}
 		return s.serveScale(w, r, req)
+	case "log":
+		if req.resource.GVR.Resource != "pods" || req.verb != "get" {
+			return notFoundPath()
+		}
+		return s.servePodLog(w, r, req)
 	case "binding":
 		if req.resource.GVR.Resource != "pods" || req.verb != "create" {
 			return notFoundPath()

@@ -183,8 +183,14 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, req request) erro
 				return nil, statusError(http.StatusUnprocessableEntity, metav1.StatusReasonInvalid, fmt.Sprintf("the JSON patch cannot be applied: %v", err))
 			}
 		case mergePatchType:
+			// A merge patch is the fields to change. Any other JSON (null,
+			// an array) would replace the whole object (RFC 7386).
+			var fields map[string]json.RawMessage
+			if err := json.Unmarshal(patch, &fields); err != nil || fields == nil {
+				return nil, badRequest(`the merge patch is not a JSON object; send the fields to change, as {"spec":{"replicas":3}}`)
+			}
 			if patched, err = jsonpatch.MergePatch(currentJSON, patch); err != nil {
-				return nil, badRequest("the merge patch is not valid JSON: %v", err)
+				return nil, badRequest("the merge patch cannot be applied: %v", err)
 			}
 		case strategicPatchType, applyPatchType:
 			p := patch

@@ -347,6 +347,13 @@ func (c *Cluster) Down(ctx context.Context) error {
 	if err := c.Backend.Destroy(ctx, c.Network()); err != nil {
 		return err
 	}
+	// Containers' mounts and cgroups outlive their processes.
+	if err := unmountAll(cfg.RunDir(), cfg.StateDir); err != nil {
+		return err
+	}
+	if err := removeCgroups(cfg.Name); err != nil {
+		return err
+	}
 	for _, dir := range []string{cfg.RunDir(), cfg.StateDir} {
 		if err := os.RemoveAll(dir); err != nil {
 			return fmt.Errorf("removing %s: %w", dir, err)
@@ -372,6 +379,12 @@ func (c *Cluster) Leftovers(ctx context.Context) ([]string, error) {
 		if _, err := os.Stat(dir); err == nil {
 			left = append(left, "directory "+dir)
 		}
+	}
+	for _, m := range mountsUnder(c.Config.RunDir(), c.Config.StateDir) {
+		left = append(left, "mount "+m)
+	}
+	for _, d := range cgroupDirs(c.Config.Name) {
+		left = append(left, "cgroup "+d)
 	}
 	return left, nil
 }

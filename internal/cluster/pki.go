@@ -9,7 +9,11 @@ import (
 )
 
 // makePKI makes the cluster's CA, the apiserver's serving certificate and
-// the admin's kubeconfig, as `kubeadm init` does.
+// the admin's kubeconfig, as `kubeadm init` does; and for every node the
+// kubelet's credentials (user system:node:<name> in group system:nodes, as
+// the kubelet's TLS bootstrap would end with) and its serving certificate
+// for port 10250, which the apiserver reaches with its own client
+// certificate for `kubectl logs` and `exec`.
 func (c *Cluster) makePKI() error {
 	cfg := c.Config
 	dir := cfg.PKIDir()
@@ -36,5 +40,32 @@ func (c *Cluster) makePKI() error {
 		return err
 	}
 	server := fmt.Sprintf("https://%s:6443", master.Address)
-	return pki.WriteKubeconfig(cfg.AdminKubeconfig(), cfg.Name, server, ca, "kubernetes-admin", admin)
+	if err := pki.WriteKubeconfig(cfg.AdminKubeconfig(), cfg.Name, server, ca, "kubernetes-admin", admin); err != nil {
+		return err
+	}
+	kubeletClient, err := ca.Client("kube-apiserver-kubelet-client", "system:masters")
+	if err != nil {
+		return err
+	}
+	if err := pki.WriteKeyPair(dir, "apiserver-kubelet-client", kubeletClient.Cert, kubeletClient.Key); err != nil {
+		return err
+	}
+	for _, node := range cfg.Nodes() {
+		user := "system:node:" + node.Name
+		client, err := ca.Client(user, "system:nodes")
+		if err != nil {
+			return err
+		}
+		if err := pki.WriteKubeconfig(cfg.NodeKubeconfig(node.Name), cfg.Name, server, ca, user, client); err != nil {
+			return err
+		}
+		serving, err := ca.Serving(node.Name, []string{node.Name}, []net.IP{net.ParseIP(node.Address)})
+		if err != nil {
+			return err
+		}
+		if err := pki.WriteKeyPair(dir, "kubelet-"+node.Name, serving.Cert, serving.Key); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -224,6 +224,9 @@ func (c *Cluster) Complete() error {
 	if err := c.completeMachines(lan); err != nil {
 		return err
 	}
+	if pods := netip.MustParsePrefix(c.Network.PodCIDR); !pods.Addr().Is4() || pods.Bits() > 16 || len(c.Nodes()) > 254 {
+		return fmt.Errorf("network.podCIDR: %q: want an IPv4 network of /16 or larger: every node gets a /24 of it", c.Network.PodCIDR)
+	}
 	for kind := range c.Components {
 		if !slices.ContainsFunc(Catalog, func(k Kind) bool { return k.Name == kind }) {
 			return fmt.Errorf("components.%s: no such component kind; kinds are %s", kind, kindNames())
@@ -329,7 +332,7 @@ func (c *Cluster) Plan(m Machine, binDir string) []Planned {
 			continue
 		}
 		comp := c.Components[k.Name]
-		settings := c.standardSettings(k.Name)
+		settings := c.standardSettings(k.Name, m, binDir)
 		for key, v := range comp.Settings {
 			settings[key] = v // the config's own settings win
 		}
@@ -344,10 +347,28 @@ func (c *Cluster) Plan(m Machine, binDir string) []Planned {
 }
 
 // standardSettings are the settings a kind gets from the cluster itself:
-// where etcd is, the certificates `tinykube up` made, the address ranges.
-func (c *Cluster) standardSettings(kind string) map[string]string {
+// where etcd is, the certificates `tinykube up` made, the address ranges,
+// the node's runtime.
+func (c *Cluster) standardSettings(kind string, m Machine, binDir string) map[string]string {
 	out := map[string]string{}
 	switch kind {
+	case plugins.KindContainerd:
+		out["address"] = c.ContainerdSocket(m.Name)
+		out["state-dir"] = filepath.Join(c.NodeRunDir(m.Name), "containerd")
+		out["images-dir"] = filepath.Join(binDir, "images")
+	case plugins.KindKubelet:
+		out["kubeconfig"] = c.NodeKubeconfig(m.Name)
+		out["containerd-address"] = c.ContainerdSocket(m.Name)
+		out["runc-root"] = filepath.Join(c.NodeRunDir(m.Name), "runc")
+		out["cgroup-parent"] = "/tinykube/" + c.Name + "/" + m.Name
+		out["pod-cidr"] = c.NodePodCIDR(m.Name)
+		out["cluster-cidr"] = c.Network.PodCIDR
+		out["service-cidr"] = c.Network.ServiceCIDR
+		out["cluster-dns"] = c.ClusterDNS()
+		out["cluster-domain"] = "cluster.local"
+		out["tls-cert-file"] = filepath.Join(c.PKIDir(), "kubelet-"+m.Name+".crt")
+		out["tls-private-key-file"] = filepath.Join(c.PKIDir(), "kubelet-"+m.Name+".key")
+		out["client-ca-file"] = filepath.Join(c.PKIDir(), "ca.crt")
 	case plugins.KindAPIServer:
 		etcdPort := "2379"
 		if p := c.Components[plugins.KindEtcd].Settings["client-port"]; p != "" {
@@ -358,8 +379,47 @@ func (c *Cluster) standardSettings(kind string) map[string]string {
 		out["tls-private-key-file"] = filepath.Join(c.PKIDir(), "apiserver.key")
 		out["client-ca-file"] = filepath.Join(c.PKIDir(), "ca.crt")
 		out["service-cluster-ip-range"] = c.Network.ServiceCIDR
+		out["kubelet-client-certificate"] = filepath.Join(c.PKIDir(), "apiserver-kubelet-client.crt")
+		out["kubelet-client-key"] = filepath.Join(c.PKIDir(), "apiserver-kubelet-client.key")
 	}
 	return out
+}
+
+// Nodes lists the node machines, in config order.
+func (c *Cluster) Nodes() []Machine {
+	var out []Machine
+	for _, m := range c.Machines {
+		if m.Role == RoleNode {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// NodePodCIDR is the pod address range of node machine name: the n-th /24
+// of network.podCIDR for the n-th node (10.244.1.0/24 for the first), as
+// kube-controller-manager's node IPAM would hand them out. It is "" for a
+// machine that is not a node.
+func (c *Cluster) NodePodCIDR(name string) string {
+	pods := netip.MustParsePrefix(c.Network.PodCIDR).Masked()
+	for i, m := range c.Nodes() {
+		if m.Name == name {
+			a := pods.Addr().As4()
+			a[2] += byte(i + 1)
+			return netip.PrefixFrom(netip.AddrFrom4(a), 24).String()
+		}
+	}
+	return ""
+}
+
+// ClusterDNS is the cluster DNS Service's address (kube-dns): the tenth
+// address of the service range, 10.96.0.10 by default.
+func (c *Cluster) ClusterDNS() string {
+	a := netip.MustParsePrefix(c.Network.ServiceCIDR).Masked().Addr()
+	for i := 0; i < 10; i++ {
+		a = a.Next()
+	}
+	return a.String()
 }
 
 // Peers maps every machine's name to its address.

@@ -112,3 +112,31 @@ func TestSetNodes(t *testing.T) {
 		t.Fatalf("machines %+v", c.Machines)
 	}
 }
+
+func TestNodeSettings(t *testing.T) {
+	c := Default()
+	if err := c.Complete(); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.NodePodCIDR("node2"); got != "10.244.2.0/24" {
+		t.Errorf("node2's pod CIDR = %q, want 10.244.2.0/24", got)
+	}
+	if got := c.NodePodCIDR("master"); got != "" {
+		t.Errorf("the master's pod CIDR = %q, want none", got)
+	}
+	if got := c.ClusterDNS(); got != "10.96.0.10" {
+		t.Errorf("cluster DNS = %q, want 10.96.0.10", got)
+	}
+	c.Chapter = 3
+	node1, _ := c.Machine("node1")
+	plan := c.Plan(node1, "/bin")
+	if len(plan) != 2 || plan[0].Kind != "containerd" || plan[1].Kind != "kubelet" {
+		t.Fatalf("node plan at chapter 3: %+v", plan)
+	}
+	if got := plan[1].Settings["containerd-address"]; got != plan[0].Settings["address"] || got == "" {
+		t.Errorf("kubelet's containerd-address %q, containerd's address %q", got, plan[0].Settings["address"])
+	}
+	if got := plan[1].Settings["pod-cidr"]; got != "10.244.1.0/24" {
+		t.Errorf("kubelet's pod-cidr = %q", got)
+	}
+}

@@ -42,3 +42,17 @@ func (c *Cluster) PKIDir() string { return filepath.Join(c.StateDir, "pki") }
 // AdminKubeconfig is the kubeconfig `tinykube up` writes for the cluster's
 // admin (kubectl's credentials).
 func (c *Cluster) AdminKubeconfig() string { return filepath.Join(c.StateDir, "admin.conf") }
+
+// NodeRunDir holds a machine's runtime files: containerd's socket and
+// state, runc's state.
+func (c *Cluster) NodeRunDir(machine string) string { return filepath.Join(c.RunDir(), machine) }
+
+// ContainerdSocket is where a node's containerd listens.
+func (c *Cluster) ContainerdSocket(machine string) string {
+	return filepath.Join(c.NodeRunDir(machine), "containerd.sock")
+}
+
+// NodeKubeconfig is a node's kubelet credentials (user system:node:<name>).
+func (c *Cluster) NodeKubeconfig(machine string) string {
+	return filepath.Join(c.MachineDir(machine), "kubelet.conf")
+}
