@@ -39,7 +39,15 @@ type APIServer struct {
 	ready   bool // bootstrap objects exist
 	url     string
 	log     *slog.Logger
+	// stopCompaction ends the compaction loop.
+	stopCompaction context.CancelFunc
 }
+
+// CompactionInterval is how often the apiserver compacts etcd's history,
+// as kube-apiserver does (--etcd-compaction-interval 5m): each time, the
+// history older than the previous round goes. A watch from before that
+// gets 410 Gone, and its client lists again.
+const CompactionInterval = 5 * time.Minute
 
 var _ plugins.Component = (*APIServer)(nil)
 
@@ -126,6 +134,9 @@ func (a *APIServer) Start(ctx context.Context, s plugins.Settings) error {
 		scheme = "https"
 	}
 	a.etcd, a.http, a.server, a.started = client, hs, srv, true
+	compactCtx, cancel := context.WithCancel(context.Background())
+	a.stopCompaction = cancel
+	go compact(compactCtx, client, CompactionInterval, a.log)
 	a.url = scheme + "://" + addr
 	go func() {
 		if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -220,12 +231,42 @@ func (a *APIServer) Stop(ctx context.Context) error {
 	if hs == nil {
 		return nil
 	}
+	if a.stopCompaction != nil {
+		a.stopCompaction()
+	}
 	err := hs.Shutdown(ctx)
 	if err != nil {
 		hs.Close()
 	}
 	client.Close()
 	return nil
+}
+
+// compact compacts etcd every interval to the revision the previous round
+// saw, until ctx ends.
+func compact(ctx context.Context, client *clientv3.Client, interval time.Duration, log *slog.Logger) {
+	var previous int64
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		resp, err := client.Get(ctx, "/registry/health")
+		if err != nil {
+			continue
+		}
+		if previous > 0 {
+			if _, err := client.Compact(ctx, previous); err != nil && ctx.Err() == nil {
+				log.Warn("compaction failed", "revision", previous, "error", err)
+			} else {
+				log.Info("compacted etcd", "revision", previous)
+			}
+		}
+		previous = resp.Header.Revision
+	}
 }
 
 // kubeletClientFrom builds the client the apiserver reaches kubelets with:

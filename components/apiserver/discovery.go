@@ -47,9 +47,22 @@ func subresources(r *Resource) []string {
 		subs = append(subs, "scale")
 	}
 	if r.GVR.Resource == "pods" {
-		subs = append(subs, "binding", "log", "exec", "attach", "eviction")
+		subs = append(subs, "binding", "log")
 	}
 	return subs
+}
+
+// subresourceInfo is the kind a subresource answers with and its verbs.
+func subresourceInfo(r *Resource, sub string) (metav1.GroupVersionKind, []string) {
+	switch sub {
+	case "scale":
+		return metav1.GroupVersionKind{Group: "autoscaling", Version: "v1", Kind: "Scale"}, []string{"get", "patch", "update"}
+	case "binding":
+		return metav1.GroupVersionKind{Version: "v1", Kind: "Binding"}, []string{"create"}
+	case "log":
+		return metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, []string{"get"}
+	}
+	return metav1.GroupVersionKind{Group: r.GVR.Group, Version: r.GVR.Version, Kind: r.Kind}, []string{"get", "patch", "update"}
 }
 
 // aggregated builds the discovery document for the core group (core true)
@@ -89,21 +102,8 @@ func aggregated(core bool) *apidiscoveryv2.APIGroupDiscoveryList {
 				Categories:       r.Categories,
 			}
 			for _, sub := range subresources(r) {
-				kind := &metav1.GroupVersionKind{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind}
-				subVerbs := []string{"get", "patch", "update"}
-				switch sub {
-				case "scale":
-					kind = &metav1.GroupVersionKind{Group: "autoscaling", Version: "v1", Kind: "Scale"}
-				case "binding":
-					kind, subVerbs = &metav1.GroupVersionKind{Version: "v1", Kind: "Binding"}, []string{"create"}
-				case "eviction":
-					kind, subVerbs = &metav1.GroupVersionKind{Group: "policy", Version: "v1", Kind: "Eviction"}, []string{"create"}
-				case "log":
-					kind, subVerbs = &metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, []string{"get"}
-				case "exec", "attach":
-					kind, subVerbs = &metav1.GroupVersionKind{Version: "v1", Kind: "PodExecOptions"}, []string{"create", "get"}
-				}
-				rd.Subresources = append(rd.Subresources, apidiscoveryv2.APISubresourceDiscovery{Subresource: sub, ResponseKind: kind, Verbs: subVerbs})
+				kind, subVerbs := subresourceInfo(r, sub)
+				rd.Subresources = append(rd.Subresources, apidiscoveryv2.APISubresourceDiscovery{Subresource: sub, ResponseKind: &kind, Verbs: subVerbs})
 			}
 			v.Resources = append(v.Resources, rd)
 		}
@@ -127,12 +127,10 @@ func resourceList(gv schema.GroupVersion) *metav1.APIResourceList {
 			Kind: r.Kind, Verbs: verbs(r), ShortNames: r.ShortNames, Categories: r.Categories,
 		})
 		for _, sub := range subresources(r) {
-			kind := r.Kind
-			if sub == "scale" {
-				kind = "Scale"
-			}
+			kind, subVerbs := subresourceInfo(r, sub)
 			list.APIResources = append(list.APIResources, metav1.APIResource{
-				Name: r.GVR.Resource + "/" + sub, Namespaced: r.Namespaced, Kind: kind, Verbs: []string{"get", "patch", "update"},
+				Name: r.GVR.Resource + "/" + sub, Namespaced: r.Namespaced,
+				Group: kind.Group, Version: kind.Version, Kind: kind.Kind, Verbs: subVerbs,
 			})
 		}
 	}

@@ -452,6 +452,10 @@ func (s *Server) createObject(ctx context.Context, req request, obj runtime.Obje
 		return nil, err
 	}
 	if dryRun {
+		// A dry run answers what a real create would, conflicts included.
+		if _, err := s.store(req.resource).Get(ctx, m.GetNamespace(), m.GetName()); err == nil {
+			return nil, apierrors.NewAlreadyExists(req.resource.GVR.GroupResource(), m.GetName())
+		}
 		return obj, nil
 	}
 	created, err := s.store(req.resource).Create(ctx, m.GetNamespace(), m.GetName(), obj)

@@ -84,6 +84,11 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, req request) erro
 			out := watchEvent{Type: ev.Type, Object: ev.Object}
 			switch {
 			case ev.Type == watch.Error:
+				if st, ok := ev.Object.(*metav1.Status); ok {
+					// client-go decodes the event by its kind: 410 Gone
+					// must read as a Status to restart an informer's list.
+					st.TypeMeta = metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}
+				}
 			case table && ev.Type != watch.Bookmark:
 				t, err := printers.Table(ev.Object, tableIncludes(r), s.now())
 				if err != nil {
@@ -107,4 +112,3 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, req request) erro
 	}
 }
 
-var _ = metav1.Now

@@ -155,6 +155,14 @@ func (r *Runtime) inspect(ctx context.Context, ctr containerd.Container) (Contai
 	}
 	task, err := ctr.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
+		// Another List may have just reaped it: read its record again.
+		if labels, err := ctr.Labels(ctx); err == nil {
+			if code, ok := labels[labelExitCode]; ok {
+				n, _ := strconv.Atoi(code)
+				c.State, c.ExitCode, c.FinishedAt = StateExited, int32(n), parseTime(labels[labelFinishedAt])
+				return c, nil
+			}
+		}
 		if !c.StartedAt.IsZero() {
 			// Started once, and its task is gone without a record: the
 			// node lost it (containerd's state was wiped, say).

@@ -125,10 +125,12 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// randomCIDR picks a /24 in 10.210.0.0–10.249.255.0 so that scripts running
+// randomCIDR picks a /24 in 10.210.0.0–10.243.255.0 so that scripts running
 // side by side do not share a network.
 func randomCIDR() string {
-	n, _ := rand.Int(rand.Reader, big.NewInt(40*256))
+	// 10.210.0.0 to 10.243.255.0: clear of the pod (10.244.0.0/16) and
+	// service (10.96.0.0/12) ranges.
+	n, _ := rand.Int(rand.Reader, big.NewInt(34*256))
 	v := int(n.Int64())
 	return fmt.Sprintf("10.%d.%d.0/24", 210+v/256, v%256)
 }
@@ -220,7 +222,7 @@ func cmdKillComponent(ts *testscript.TestScript, neg bool, args []string) {
 	if err := fs.Parse(args); err != nil || fs.NArg() < 1 || fs.NArg() > 2 {
 		ts.Fatalf("usage: kill-component [-signal NAME] COMPONENT [MACHINE]")
 	}
-	sig, ok := map[string]syscall.Signal{"KILL": syscall.SIGKILL, "TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "STOP": syscall.SIGSTOP}[*sigName]
+	sig, ok := map[string]syscall.Signal{"KILL": syscall.SIGKILL, "TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "STOP": syscall.SIGSTOP, "CONT": syscall.SIGCONT}[*sigName]
 	if !ok {
 		ts.Fatalf("kill-component: unknown signal %q", *sigName)
 	}
@@ -259,6 +261,8 @@ func cmdOn(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		var stdout, stderr bytes.Buffer
 		cmd := m.Command(context.Background(), args[1], args[2:]...)
+		cmd.Dir = ts.Getenv("WORK")
+		cmd.Env = append(cmd.Env, scriptEnv(ts)...)
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()
 		ts.Stdout().Write(stdout.Bytes())

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -125,9 +126,26 @@ func run(t *testing.T, connect func(t *testing.T) plugins.Component) {
 			t.Errorf("Stop before Start = %v, want nil", err)
 		}
 	})
+	t.Run("StartWithoutSettings", func(t *testing.T) {
+		// Bad settings are an error from Start, never a crash or a hang.
+		c := connect(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err := c.Start(ctx, plugins.Settings{})
+		if err == nil {
+			stop(t, c)
+			return // a component that needs nothing may start
+		}
+		if _, herr := c.Health(ctx); herr != nil && !errors.Is(herr, plugins.ErrNotStarted) {
+			t.Errorf("after a refused Start, Health = %v; want a report or plugins.ErrNotStarted", herr)
+		}
+	})
 	t.Run("StartHealthyStop", func(t *testing.T) {
 		c := connect(t)
 		ctx := context.Background()
+		if kind := identify(t, c).Kind; NeedsCluster(kind) {
+			t.Skipf("a %s needs a running cluster (an apiserver, a node's containerd) to be healthy: its chapter's scenarios check it", kind)
+		}
 		if err := c.Start(ctx, SettingsFor(t, identify(t, c).Kind)); err != nil {
 			t.Fatalf("Start: %v", err)
 		}
@@ -185,6 +203,17 @@ func identify(t *testing.T, c plugins.Component) plugins.Identity {
 	return id
 }
 
+// NeedsCluster reports whether a component of kind can only become healthy
+// inside a cluster: everything but etcd, the apiserver and containerd,
+// which the suite can give what they need.
+func NeedsCluster(kind string) bool {
+	switch kind {
+	case plugins.KindEtcd, plugins.KindAPIServer, plugins.KindContainerd:
+		return false
+	}
+	return true
+}
+
 // SettingsFor returns settings a component of kind can start with on
 // loopback, with free ports and a fresh data directory, and starts what
 // the kind needs to be healthy (an etcd for an apiserver) for the rest of
@@ -204,6 +233,12 @@ func SettingsFor(t testing.TB, kind string) plugins.Settings {
 		s.Values["client-port"] = strconv.Itoa(FreePort(t))
 		s.Values["peer-port"] = strconv.Itoa(FreePort(t))
 		s.Values["log-level"] = "error"
+	case plugins.KindContainerd:
+		// The daemon's socket and state in the test's own directory, so
+		// that nothing is shared with a cluster on the same host.
+		run := t.TempDir()
+		s.Values["address"] = filepath.Join(run, "containerd.sock")
+		s.Values["state-dir"] = filepath.Join(run, "state")
 	case plugins.KindAPIServer:
 		s.Values["etcd-servers"] = startEtcd(t)
 		s.Values["secure-port"] = strconv.Itoa(FreePort(t))

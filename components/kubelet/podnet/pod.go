@@ -49,6 +49,10 @@ func (n *Network) AddPod(ctx context.Context, pod PodRef) (PodNet, error) {
 	}
 
 	r, known := n.ipam.byUID(pod.UID)
+	if known && !n.self.podCIDR.Contains(r.IP) {
+		return PodNet{}, fmt.Errorf("podnet: pod %s/%s (uid %s) has address %s, outside this node's pod CIDR %s (the node's CIDR changed?); DelPod it, then add it again",
+			pod.Namespace, pod.Name, pod.UID, r.IP, n.self.podCIDR)
+	}
 	if !known {
 		ip, err := n.ipam.reserve(n.self.podCIDR, pod)
 		if err != nil {
