@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/tinykube/tinykube/internal/pki"
+	"github.com/tinykube/tinykube/plugins"
 )
 
 // makePKI makes the cluster's CA, the apiserver's serving certificate and
@@ -50,7 +51,29 @@ func (c *Cluster) makePKI() error {
 	if err := pki.WriteKeyPair(dir, "apiserver-kubelet-client", kubeletClient.Cert, kubeletClient.Key); err != nil {
 		return err
 	}
+	// The master's components, each with its own user, as kubeadm makes
+	// them; DNS runs as CoreDNS's service account would.
+	for kind, user := range map[string]string{
+		plugins.KindScheduler:         "system:kube-scheduler",
+		plugins.KindControllerManager: "system:kube-controller-manager",
+		plugins.KindDNS:               "system:serviceaccount:kube-system:coredns",
+	} {
+		client, err := ca.Client(user)
+		if err != nil {
+			return err
+		}
+		if err := pki.WriteKubeconfig(cfg.ComponentKubeconfig(kind), cfg.Name, server, ca, user, client); err != nil {
+			return err
+		}
+	}
 	for _, node := range cfg.Nodes() {
+		proxy, err := ca.Client("system:kube-proxy", "system:node-proxier")
+		if err != nil {
+			return err
+		}
+		if err := pki.WriteKubeconfig(cfg.NodeComponentKubeconfig(node.Name, plugins.KindKubeProxy), cfg.Name, server, ca, "system:kube-proxy", proxy); err != nil {
+			return err
+		}
 		user := "system:node:" + node.Name
 		client, err := ca.Client(user, "system:nodes")
 		if err != nil {

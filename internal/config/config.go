@@ -356,6 +356,16 @@ func (c *Cluster) standardSettings(kind string, m Machine, binDir string) map[st
 		out["address"] = c.ContainerdSocket(m.Name)
 		out["state-dir"] = filepath.Join(c.NodeRunDir(m.Name), "containerd")
 		out["images-dir"] = filepath.Join(binDir, "images")
+	case plugins.KindScheduler, plugins.KindControllerManager, plugins.KindDNS:
+		out["kubeconfig"] = c.ComponentKubeconfig(kind)
+		out["cluster-cidr"] = c.Network.PodCIDR
+		out["service-cidr"] = c.Network.ServiceCIDR
+		out["cluster-dns"] = c.ClusterDNS()
+		out["cluster-domain"] = "cluster.local"
+	case plugins.KindKubeProxy:
+		out["kubeconfig"] = c.NodeComponentKubeconfig(m.Name, kind)
+		out["cluster-cidr"] = c.Network.PodCIDR
+		out["service-cidr"] = c.Network.ServiceCIDR
 	case plugins.KindKubelet:
 		out["kubeconfig"] = c.NodeKubeconfig(m.Name)
 		out["containerd-address"] = c.ContainerdSocket(m.Name)

@@ -56,3 +56,16 @@ func (c *Cluster) ContainerdSocket(machine string) string {
 func (c *Cluster) NodeKubeconfig(machine string) string {
 	return filepath.Join(c.MachineDir(machine), "kubelet.conf")
 }
+
+// ComponentKubeconfig is the credentials of a master component (the
+// scheduler, the controller-manager, DNS): user system:<kind>, as kubeadm
+// names them (system:kube-scheduler, system:kube-controller-manager).
+func (c *Cluster) ComponentKubeconfig(kind string) string {
+	return filepath.Join(c.StateDir, kind+".conf")
+}
+
+// NodeComponentKubeconfig is the credentials of a node component other
+// than the kubelet (kube-proxy).
+func (c *Cluster) NodeComponentKubeconfig(machine, kind string) string {
+	return filepath.Join(c.MachineDir(machine), kind+".conf")
+}
