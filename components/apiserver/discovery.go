@@ -47,7 +47,7 @@ func subresources(r *Resource) []string {
 		subs = append(subs, "scale")
 	}
 	if r.GVR.Resource == "pods" {
-		subs = append(subs, "binding", "log")
+		subs = append(subs, "binding", "exec", "log")
 	}
 	return subs
 }
@@ -61,6 +61,8 @@ func subresourceInfo(r *Resource, sub string) (metav1.GroupVersionKind, []string
 		return metav1.GroupVersionKind{Version: "v1", Kind: "Binding"}, []string{"create"}
 	case "log":
 		return metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, []string{"get"}
+	case "exec":
+		return metav1.GroupVersionKind{Version: "v1", Kind: "PodExecOptions"}, []string{"create", "get"}
 	}
 	return metav1.GroupVersionKind{Group: r.GVR.Group, Version: r.GVR.Version, Kind: r.Kind}, []string{"get", "patch", "update"}
 }

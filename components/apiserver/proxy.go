@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"strings"
@@ -116,4 +117,64 @@ func (s *Server) kubeletURL(r *http.Request, nodeName string) (string, error) {
 		}
 	}
 	return "", badRequest("node %s has no InternalIP address", nodeName)
+}
+
+// servePodExec answers .../pods/<name>/exec (`kubectl exec`): the client's
+// WebSocket upgrade is passed to the pod's kubelet at
+// /exec/<ns>/<pod>/<container>, and once the kubelet has switched
+// protocols the apiserver only copies bytes both ways.
+func (s *Server) servePodExec(w http.ResponseWriter, r *http.Request, req request) error {
+	obj, err := s.store(req.resource).Get(r.Context(), req.namespace, req.name)
+	if err != nil {
+		return err
+	}
+	pod := obj.(*corev1.Pod)
+	q := r.URL.Query()
+	container := q.Get("container")
+	if container == "" {
+		if len(pod.Spec.Containers) != 1 {
+			var names []string
+			for _, c := range pod.Spec.Containers {
+				names = append(names, c.Name)
+			}
+			return badRequest("a container name must be specified for pod %s, choose one of: [%s]", pod.Name, strings.Join(names, " "))
+		}
+		container = pod.Spec.Containers[0].Name
+	}
+	if !hasContainer(pod, container) {
+		return badRequest("container %s is not valid for pod %s", container, pod.Name)
+	}
+	if pod.Spec.NodeName == "" || pod.Status.Phase != corev1.PodRunning {
+		return badRequest("unable to upgrade connection: pod %s is not running (phase %s)", pod.Name, pod.Status.Phase)
+	}
+	if s.kubeletClient == nil {
+		return statusError(http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable, "this apiserver has no client certificate for kubelets (setting kubelet-client-certificate)")
+	}
+	base, err := s.kubeletURL(r, pod.Spec.NodeName)
+	if err != nil {
+		return err
+	}
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		return badRequest("unable to upgrade connection: tinykube serves exec over WebSocket (v5.channel.k8s.io), as kubectl 1.30+ speaks it; SPDY is not served")
+	}
+	target, _ := url.Parse(fmt.Sprintf("%s/exec/%s/%s/%s", base, url.PathEscape(pod.Namespace), url.PathEscape(pod.Name), url.PathEscape(container)))
+	pass := url.Values{}
+	for _, k := range []string{"command", "stdin", "stdout", "stderr", "tty"} {
+		pass[k] = q[k]
+	}
+	target.RawQuery = pass.Encode()
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL = target
+			pr.Out.Host = target.Host
+			pr.Out.Method = http.MethodGet
+			pr.Out.Header.Del("Authorization")
+		},
+		Transport: s.kubeletClient.Transport,
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			writeError(w, statusError(http.StatusBadGateway, metav1.StatusReasonServiceUnavailable, fmt.Sprintf("the kubelet on node %s does not answer: %v", pod.Spec.NodeName, err)))
+		},
+	}
+	proxy.ServeHTTP(w, r)
+	return nil
 }

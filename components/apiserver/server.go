@@ -184,6 +184,11 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, req reque
 			return notFoundPath()
 		}
 		return s.serveScale(w, r, req)
+	case "exec":
+		if req.resource.GVR.Resource != "pods" {
+			return notFoundPath()
+		}
+		return s.servePodExec(w, r, req)
 	case "log":
 		if req.resource.GVR.Resource != "pods" || req.verb != "get" {
 			return notFoundPath()

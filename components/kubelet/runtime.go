@@ -419,3 +419,6 @@ var (
 	ErrImagePull      = errors.New("ErrImagePull")
 	ErrImageNeverPull = errors.New("ErrImageNeverPull")
 )
+
+// fifoDir holds the pipes of exec sessions, on the node's own run dir.
+func (r *Runtime) fifoDir() string { return filepath.Join(filepath.Dir(r.runcRoot), "fifo") }
