@@ -198,6 +198,7 @@ type node struct {
 	recorder record.EventRecorder
 	backoff  *flowcontrol.Backoff
 	pullErrs *flowcontrol.Backoff
+	probes   *probeManager
 
 	mu     sync.Mutex
 	errors map[string]map[string]Waiting // pod key → container → why it waits
@@ -242,6 +243,7 @@ func (k *Kubelet) run(ctx context.Context, cfg Config) error {
 		errors:   map[string]map[string]Waiting{},
 	}
 	defer n.queue.ShutDown()
+	n.probes = newProbeManager(n)
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cs.CoreV1().Events("")})
 	defer broadcaster.Shutdown()

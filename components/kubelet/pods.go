@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containerd/containerd/api/events"
@@ -274,7 +275,17 @@ func (n *node) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 	n.clearError(pod, c.Name)
 	n.recorder.Eventf(pod, corev1.EventTypeNormal, "Created", "Created container: %s", c.Name)
 	n.recorder.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", c.Name)
-	_ = id
+	if h := c.Lifecycle; h != nil && h.PostStart != nil {
+		// The container counts as started only once its postStart hook
+		// has run; if the hook fails, the container is killed.
+		hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		ok, msg := n.runHook(hctx, pod, Container{ID: id, Name: c.Name, PodIP: sandbox.PodIP}, h.PostStart)
+		cancel()
+		if !ok {
+			n.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedPostStartHook", "PostStartHook failed: %s", msg)
+			n.runtime.StopContainer(ctx, id, 0)
+		}
+	}
 	return nil
 }
 
@@ -372,22 +383,32 @@ func (n *node) listServices() []*corev1.Service {
 	return svcs
 }
 
-// killPod stops the pod's containers (app containers first, each with
-// grace), then its sandbox; with removeNetwork also frees its network.
+// killPod stops the pod's app containers side by side, each with the grace
+// period, then its sandbox; unless keepNetwork it also frees the network.
 func (n *node) killPod(ctx context.Context, pod *corev1.Pod, ctrs []Container, grace time.Duration, keepNetwork bool) error {
 	var sandboxes []Container
+	var wg sync.WaitGroup
+	errs := make(chan error, len(ctrs))
 	for _, c := range ctrs {
 		if c.Sandbox {
 			sandboxes = append(sandboxes, c)
 			continue
 		}
-		if c.State == StateRunning {
-			if pod != nil && grace > 0 {
-				n.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
-			}
-			if err := n.runtime.StopContainer(ctx, c.ID, grace); err != nil {
-				return err
-			}
+		if c.State != StateRunning {
+			continue
+		}
+		// Containers stop side by side, each with the whole grace period.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- n.stopContainer(ctx, pod, c, grace)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
 		}
 	}
 	for _, sb := range sandboxes {
@@ -402,6 +423,25 @@ func (n *node) killPod(ctx context.Context, pod *corev1.Pod, ctrs []Container, g
 		return n.network.DelPod(ctx, string(ctrs[0].PodUID))
 	}
 	return nil
+}
+
+// stopContainer stops one container gracefully: its preStop hook, then
+// SIGTERM and, after what is left of the grace period, SIGKILL.
+func (n *node) stopContainer(ctx context.Context, pod *corev1.Pod, c Container, grace time.Duration) error {
+	left := grace
+	if pod != nil && grace > 0 {
+		n.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
+		if spec := containerSpec(pod, c.Name); spec.Lifecycle != nil && spec.Lifecycle.PreStop != nil {
+			start := time.Now()
+			hctx, cancel := context.WithTimeout(ctx, grace)
+			if ok, msg := n.runHook(hctx, pod, c, spec.Lifecycle.PreStop); !ok {
+				n.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedPreStopHook", "PreStopHook failed: %s", msg)
+			}
+			cancel()
+			left = max(grace-time.Since(start), 2*time.Second) // Kubernetes gives 2 s more
+		}
+	}
+	return n.runtime.StopContainer(ctx, c.ID, left)
 }
 
 // terminate ends a pod being deleted: its containers get SIGTERM and the
@@ -432,6 +472,7 @@ func (n *node) terminate(ctx context.Context, pod *corev1.Pod) error {
 // removePod stops and removes every container of a pod, its network, its
 // cgroup and its directory.
 func (n *node) removePod(ctx context.Context, pod *corev1.Pod, uid types.UID, ctrs []Container, grace time.Duration) error {
+	n.probes.Forget(ctrs)
 	if err := n.killPod(ctx, pod, ctrs, grace, true); err != nil {
 		return err
 	}
@@ -454,7 +495,8 @@ func (n *node) removePod(ctx context.Context, pod *corev1.Pod, uid types.UID, ct
 // updateStatus writes the pod's status if it changed, and says when to
 // look again for a backoff that ends.
 func (n *node) updateStatus(ctx context.Context, pod *corev1.Pod, ctrs []Container, a Actions) (time.Duration, error) {
-	status := ComputeStatus(StatusInput{Pod: pod, Containers: ctrs, Actions: a, Errors: n.podErrors(pod), HostIP: n.cfg.NodeIP, Now: time.Now()})
+	n.probes.Sync(pod, ctrs)
+	status := ComputeStatus(StatusInput{Pod: pod, Containers: ctrs, Actions: a, Errors: n.podErrors(pod), HostIP: n.cfg.NodeIP, Now: time.Now(), Probes: n.probes.Outcome})
 	var requeue time.Duration
 	for _, w := range a.Waiting {
 		if d := backoffLeft(w); d > 0 && (requeue == 0 || d < requeue) {

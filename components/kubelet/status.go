@@ -16,6 +16,9 @@ type StatusInput struct {
 	Errors     map[string]Waiting // by container name: why it could not start (ErrImagePull...)
 	HostIP     string
 	Now        time.Time
+	// Probes reports a running container's readiness and startup probes;
+	// nil: a running container is ready and started.
+	Probes func(id string, spec *corev1.Container) Outcome
 }
 
 // ComputeStatus is the pod's status as the kubelet reports it: phase,
@@ -57,7 +60,11 @@ func ComputeStatus(in StatusInput) corev1.PodStatus {
 			reason = "PodInitializing"
 		}
 		cs := containerStatus(ctr, latest, previous, in, reason)
-		cs.Ready = cs.State.Running != nil // readiness probes come with probes
+		cs.Ready = cs.State.Running != nil
+		if c, ok := latest[ctr.Name]; ok && cs.State.Running != nil && in.Probes != nil {
+			o := in.Probes(c.ID, &ctr)
+			cs.Ready, cs.Started = o.Ready, &o.Started
+		}
 		if !cs.Ready {
 			allReady = false
 		}
