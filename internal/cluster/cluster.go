@@ -354,6 +354,7 @@ func (c *Cluster) Down(ctx context.Context) error {
 	if err := removeCgroups(cfg.Name); err != nil {
 		return err
 	}
+	removeStaleShimSockets()
 	for _, dir := range []string{cfg.RunDir(), cfg.StateDir} {
 		if err := os.RemoveAll(dir); err != nil {
 			return fmt.Errorf("removing %s: %w", dir, err)

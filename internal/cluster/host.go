@@ -2,13 +2,16 @@ package cluster
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // What nodes leave on the host besides namespaces and processes: the
@@ -130,4 +133,29 @@ func removeCgroups(cluster string) error {
 		os.Remove(p)
 	}
 	return nil
+}
+
+// ShimSocketDir is where containerd 1.6 puts its shims' sockets, whatever
+// the daemon's own config says (their names hash the daemon's address and
+// the container's ID). A shim killed with its node leaves its socket.
+const ShimSocketDir = "/run/containerd/s"
+
+// removeStaleShimSockets removes the shim sockets no process listens on.
+// Sockets of live shims (this cluster's or anyone else's) answer and stay.
+func removeStaleShimSockets() {
+	entries, err := os.ReadDir(ShimSocketDir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		path := filepath.Join(ShimSocketDir, e.Name())
+		conn, err := net.DialTimeout("unix", path, 100*time.Millisecond)
+		if err == nil {
+			conn.Close()
+			continue
+		}
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			os.Remove(path)
+		}
+	}
 }
