@@ -103,12 +103,22 @@ func (a *APIServer) Start(ctx context.Context, s plugins.Settings) error {
 		client.Close()
 		return err
 	}
+	var saKeys *ServiceAccountKeys
+	if keyFile := get("service-account-signing-key-file", ""); keyFile != "" {
+		key, err := LoadServiceAccountKey(keyFile)
+		if err != nil {
+			client.Close()
+			return fmt.Errorf("apiserver: service-account-signing-key-file: %w", err)
+		}
+		saKeys = &ServiceAccountKeys{Signer: key, Issuer: get("service-account-issuer", DefaultIssuer)}
+	}
 	srv, err := NewServer(Config{
-		Etcd:          client,
-		Advertise:     addr,
-		ServiceCIDR:   get("service-cluster-ip-range", "10.96.0.0/12"),
-		ClientCAs:     pool,
-		KubeletClient: kubeletClient,
+		ServiceAccountKeys: saKeys,
+		Etcd:               client,
+		Advertise:          addr,
+		ServiceCIDR:        get("service-cluster-ip-range", "10.96.0.0/12"),
+		ClientCAs:          pool,
+		KubeletClient:      kubeletClient,
 	})
 	if err != nil {
 		client.Close()

@@ -49,6 +49,9 @@ func subresources(r *Resource) []string {
 	if r.GVR.Resource == "pods" {
 		subs = append(subs, "binding", "exec", "log")
 	}
+	if r.GVR.Resource == "serviceaccounts" {
+		subs = append(subs, "token")
+	}
 	return subs
 }
 
@@ -63,6 +66,8 @@ func subresourceInfo(r *Resource, sub string) (metav1.GroupVersionKind, []string
 		return metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, []string{"get"}
 	case "exec":
 		return metav1.GroupVersionKind{Version: "v1", Kind: "PodExecOptions"}, []string{"create", "get"}
+	case "token":
+		return metav1.GroupVersionKind{Group: "authentication.k8s.io", Version: "v1", Kind: "TokenRequest"}, []string{"create"}
 	}
 	return metav1.GroupVersionKind{Group: r.GVR.Group, Version: r.GVR.Version, Kind: r.Kind}, []string{"get", "patch", "update"}
 }

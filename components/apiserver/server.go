@@ -47,6 +47,8 @@ type Server struct {
 	// kubeletClient reaches kubelets (logs) with the apiserver's own
 	// client certificate; nil: none configured.
 	kubeletClient *http.Client
+	// saKeys sign and verify service-account tokens; nil: none.
+	saKeys *ServiceAccountKeys
 }
 
 // Config is what NewServer needs.
@@ -58,6 +60,8 @@ type Config struct {
 	Now         func() time.Time // nil: time.Now
 	// KubeletClient reaches kubelets for pods/log; nil: logs unavailable.
 	KubeletClient *http.Client
+	// ServiceAccountKeys sign service-account tokens; nil: no tokens.
+	ServiceAccountKeys *ServiceAccountKeys
 }
 
 // NewServer builds the server over etcd.
@@ -70,6 +74,7 @@ func NewServer(cfg Config) (*Server, error) {
 		clientCAs: cfg.ClientCAs,
 
 		kubeletClient: cfg.KubeletClient,
+		saKeys:        cfg.ServiceAccountKeys,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -86,7 +91,7 @@ func NewServer(cfg Config) (*Server, error) {
 		s.stores[r] = storage.New(cfg.Etcd, codec, r.GVR.GroupResource(), prefix, r.New, r.NewList)
 		described = append(described, openapi.Resource{
 			Group: r.GVR.Group, Version: r.GVR.Version, Kind: r.Kind, Plural: r.GVR.Resource,
-			Namespaced: r.Namespaced, Verbs: verbs(r), Subresources: subresources(r),
+			Namespaced: r.Namespaced, Verbs: verbs(r), Subresources: openapiSubresources(r),
 		})
 	}
 	h, err := openapi.NewHandler(described)
@@ -158,12 +163,19 @@ type user struct {
 	Groups []string
 }
 
-// authenticate finds the user of a request from its client certificate.
-// Bearer tokens come with the node and service-account work.
+// authenticate finds the user of a request: from its client certificate
+// (user = CN, groups = O), or from a service-account bearer token.
 func (s *Server) authenticate(r *http.Request) (user, error) {
 	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
 		cert := r.TLS.VerifiedChains[0][0]
 		return user{Name: cert.Subject.CommonName, Groups: cert.Subject.Organization}, nil
+	}
+	if token, ok := bearerToken(r); ok {
+		u, err := s.authenticateToken(r.Context(), token)
+		if err != nil {
+			return user{}, statusError(http.StatusUnauthorized, metav1.StatusReasonUnauthorized, "Unauthorized")
+		}
+		return u, nil
 	}
 	if s.clientCAs == nil {
 		return user{Name: "system:admin", Groups: []string{"system:masters"}}, nil // plain HTTP in unit tests
@@ -184,6 +196,11 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, req reque
 			return notFoundPath()
 		}
 		return s.serveScale(w, r, req)
+	case "token":
+		if req.resource.GVR.Resource != "serviceaccounts" || req.verb != "create" {
+			return notFoundPath()
+		}
+		return s.serveTokenRequest(w, r, req)
 	case "exec":
 		if req.resource.GVR.Resource != "pods" {
 			return notFoundPath()
@@ -447,6 +464,9 @@ func (s *Server) createObject(ctx context.Context, req request, obj runtime.Obje
 		return nil, err
 	}
 	admission.Default(obj)
+	if pod, ok := obj.(*corev1.Pod); ok {
+		s.serviceAccountAdmission(ctx, pod)
+	}
 	prepareForCreate(obj, m, s.now())
 	admission.PrepareForCreate(obj)
 	if errs := admission.ValidateCreate(obj); len(errs) > 0 {
@@ -484,4 +504,17 @@ func prepareForCreate(obj runtime.Object, m metav1.Object, now time.Time) {
 	if svc, ok := obj.(*corev1.Service); ok {
 		svc.Status = corev1.ServiceStatus{}
 	}
+}
+
+// openapiSubresources are the subresources the OpenAPI document describes:
+// all but serviceaccounts/token, whose TokenRequest schema (authentication/v1)
+// is not generated (kubectl create token does not need it).
+func openapiSubresources(r *Resource) []string {
+	var out []string
+	for _, sub := range subresources(r) {
+		if sub != "token" {
+			out = append(out, sub)
+		}
+	}
+	return out
 }

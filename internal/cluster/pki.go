@@ -1,9 +1,14 @@
 package cluster
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 
 	"github.com/tinykube/tinykube/internal/pki"
 	"github.com/tinykube/tinykube/plugins"
@@ -42,6 +47,18 @@ func (c *Cluster) makePKI() error {
 	}
 	server := fmt.Sprintf("https://%s:6443", master.Address)
 	if err := pki.WriteKubeconfig(cfg.AdminKubeconfig(), cfg.Name, server, ca, "kubernetes-admin", admin); err != nil {
+		return err
+	}
+	// The key that signs service-account tokens (sa.key, as kubeadm names it).
+	saKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	saPEM, err := pki.KeyPEM(saKey)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "sa.key"), saPEM, 0o600); err != nil {
 		return err
 	}
 	kubeletClient, err := ca.Client("kube-apiserver-kubelet-client", "system:masters")

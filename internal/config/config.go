@@ -389,6 +389,7 @@ func (c *Cluster) standardSettings(kind string, m Machine, binDir string) map[st
 		out["tls-private-key-file"] = filepath.Join(c.PKIDir(), "apiserver.key")
 		out["client-ca-file"] = filepath.Join(c.PKIDir(), "ca.crt")
 		out["service-cluster-ip-range"] = c.Network.ServiceCIDR
+		out["service-account-signing-key-file"] = filepath.Join(c.PKIDir(), "sa.key")
 		out["kubelet-client-certificate"] = filepath.Join(c.PKIDir(), "apiserver-kubelet-client.crt")
 		out["kubelet-client-key"] = filepath.Join(c.PKIDir(), "apiserver-kubelet-client.key")
 	}
