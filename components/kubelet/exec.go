@@ -84,7 +84,7 @@ func (n *node) exec(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("pod %s/%s is not on node %s", ns, podName, n.cfg.NodeName), http.StatusNotFound)
 		return
 	}
-	all, err := n.runtime.List(r.Context())
+	all, err := n.runtime.ListPod(r.Context(), pod.UID)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return

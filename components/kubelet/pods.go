@@ -74,11 +74,10 @@ func (n *node) syncPod(ctx context.Context, key string) (time.Duration, error) {
 
 	var actions Actions
 	for step := 0; step < 6; step++ {
-		all, err := n.runtime.List(ctx)
+		ctrs, err := n.runtime.ListPod(ctx, pod.UID)
 		if err != nil {
 			return 0, err
 		}
-		ctrs := podContainers(all, pod.UID)
 		actions = ComputeActions(pod, ctrs, n.inBackoff)
 		did, err := n.apply(ctx, pod, ctrs, actions)
 		if err != nil {
@@ -448,7 +447,7 @@ func (n *node) stopContainer(ctx context.Context, pod *corev1.Pod, c Container, 
 // grace period, everything of it on the node is removed, and then the pod
 // is deleted from the API for good (grace 0, for this very UID).
 func (n *node) terminate(ctx context.Context, pod *corev1.Pod) error {
-	all, err := n.runtime.List(ctx)
+	ctrs, err := n.runtime.ListPod(ctx, pod.UID)
 	if err != nil {
 		return err
 	}
@@ -456,7 +455,7 @@ func (n *node) terminate(ctx context.Context, pod *corev1.Pod) error {
 	if g := pod.DeletionGracePeriodSeconds; g != nil {
 		grace = time.Duration(*g) * time.Second
 	}
-	if err := n.removePod(ctx, pod, pod.UID, podContainers(all, pod.UID), grace); err != nil {
+	if err := n.removePod(ctx, pod, pod.UID, ctrs, grace); err != nil {
 		return err
 	}
 	zero := int64(0)

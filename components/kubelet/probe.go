@@ -235,8 +235,8 @@ func (n *node) probeOnce(ctx context.Context, pod *corev1.Pod, c Container, p *c
 	defer cancel()
 	podIP := pod.Status.PodIP
 	if podIP == "" {
-		if all, err := n.runtime.List(ctx); err == nil {
-			latest, _ := Latest(podContainers(all, pod.UID))
+		if ctrs, err := n.runtime.ListPod(ctx, pod.UID); err == nil {
+			latest, _ := Latest(ctrs)
 			podIP = latest[""].PodIP
 		}
 	}

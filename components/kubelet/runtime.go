@@ -106,7 +106,16 @@ func NormalizeImage(image string) (string, error) {
 // that has exited is reaped on the way: its exit code and time are moved
 // into the container's labels and the task (and its shim) removed.
 func (r *Runtime) List(ctx context.Context) ([]Container, error) {
-	ctrs, err := r.client.Containers(ctx, `labels."`+labelKind+`"`)
+	return r.list(ctx, `labels."`+labelKind+`"`)
+}
+
+// ListPod is List for one pod's containers.
+func (r *Runtime) ListPod(ctx context.Context, uid types.UID) ([]Container, error) {
+	return r.list(ctx, fmt.Sprintf(`labels."%s"==%q`, labelPodUID, string(uid)))
+}
+
+func (r *Runtime) list(ctx context.Context, filter string) ([]Container, error) {
+	ctrs, err := r.client.Containers(ctx, filter)
 	if err != nil {
 		return nil, fmt.Errorf("containerd: list containers: %w", err)
 	}
