@@ -125,6 +125,11 @@ func (c *Cluster) Up(ctx context.Context) (err error) {
 	}
 	done()
 
+	if cfg.Chapter >= 3 {
+		if err := c.routePodsFromMaster(ctx, machines); err != nil {
+			return err
+		}
+	}
 	if err := os.MkdirAll(cfg.RunDir(), 0o755); err != nil {
 		return err
 	}
@@ -159,6 +164,26 @@ func (c *Cluster) Up(ctx context.Context) (err error) {
 	}
 	done()
 	return c.waitSettled(ctx, machines)
+}
+
+// routePodsFromMaster routes each node's pod CIDR through the node from the
+// master, which runs no kubelet of its own: so that the master's
+// components (DNS) can answer pods. The nodes route each other's pods
+// themselves (their kubelets do, from the Node objects).
+func (c *Cluster) routePodsFromMaster(ctx context.Context, machines []machine.Machine) error {
+	master := c.Config.Master()
+	for _, m := range machines {
+		if m.Spec().Name != master.Name {
+			continue
+		}
+		for _, node := range c.Config.Nodes() {
+			out, err := m.Command(ctx, "ip", "route", "replace", c.Config.NodePodCIDR(node.Name), "via", node.Address).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("routing %s's pods from %s: %v: %s", node.Name, master.Name, err, out)
+			}
+		}
+	}
+	return nil
 }
 
 // checkBinaries fails before anything is made if a component binary of

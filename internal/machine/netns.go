@@ -143,7 +143,7 @@ func withNamedHandle(name string, fn func(h *netlink.Handle) error) error {
 // It fails, wrapping ErrExists, if the name is taken, and leaves nothing
 // behind when it fails.
 func newNamedNetns(name string, setup func() error) (netns.NsHandle, error) {
-	if err := os.MkdirAll(netnsDir, 0o755); err != nil {
+	if err := EnsureNetnsDir(); err != nil {
 		return netns.None(), fmt.Errorf("machine: %w", err)
 	}
 	path := netnsPath(name)
@@ -363,4 +363,40 @@ func writeSysctl(name, value string) error {
 		return fmt.Errorf("machine: setting sysctl %s=%s: %w", strings.ReplaceAll(name, "/", "."), value, err)
 	}
 	return nil
+}
+
+// EnsureNetnsDir makes /run/netns a mount point of its own with shared
+// propagation, as `ip netns add` does before its first namespace. It must
+// come first: if `ip netns add` makes that mount later, it mounts
+// /run/netns over itself and hides every namespace file mounted in it
+// before (they can then be neither entered nor removed).
+func EnsureNetnsDir() error {
+	if err := os.MkdirAll(netnsDir, 0o755); err != nil {
+		return err
+	}
+	if isMountPoint(netnsDir) {
+		return nil
+	}
+	if err := unix.Mount(netnsDir, netnsDir, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind-mounting %s on itself: %w", netnsDir, err)
+	}
+	if err := unix.Mount("", netnsDir, "", unix.MS_SHARED|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("making %s shared: %w", netnsDir, err)
+	}
+	return nil
+}
+
+// isMountPoint reports whether dir is a mount point in this process's
+// mount namespace.
+func isMountPoint(dir string) bool {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
+			return true
+		}
+	}
+	return false
 }

@@ -18,6 +18,7 @@ package podnet
 import (
 	"errors"
 	"fmt"
+	"github.com/tinykube/tinykube/internal/machine"
 	"os"
 	"runtime"
 	"strings"
@@ -72,7 +73,9 @@ func inNetns(ns netns.NsHandle, fn func() error) error {
 //
 // If it fails it leaves nothing behind.
 func newNamedNetns(path string) (netns.NsHandle, error) {
-	if err := os.MkdirAll(netnsDir, 0o755); err != nil {
+	// /run/netns is a mount point of its own, as `ip netns` makes it (see
+	// machine.EnsureNetnsDir for why it must be so before the first file).
+	if err := machine.EnsureNetnsDir(); err != nil {
 		return netns.None(), fmt.Errorf("podnet: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
