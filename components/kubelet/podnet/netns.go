@@ -18,13 +18,14 @@ package podnet
 import (
 	"errors"
 	"fmt"
-	"github.com/tinykube/tinykube/internal/machine"
 	"os"
 	"runtime"
 	"strings"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/tinykube/tinykube/internal/machine"
 )
 
 // inNetns runs fn on a thread that has joined the namespace ns, then moves
