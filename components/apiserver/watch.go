@@ -105,10 +105,12 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, req request) erro
 			if err := enc.Encode(&out); err != nil {
 				return nil // the client went away
 			}
-			if flusher != nil {
+			// Flush when nothing else is waiting: a burst of events (a
+			// watch-list's initial objects) goes out in a few large
+			// writes, a lone event at once.
+			if flusher != nil && len(wi.ResultChan()) == 0 {
 				flusher.Flush()
 			}
 		}
 	}
 }
-
