@@ -2,12 +2,14 @@ package kubelet
 
 import (
 	"fmt"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // ServiceEnv is the environment Kubernetes gives every container for the
@@ -27,21 +29,27 @@ import (
 // A Service created after the pod is not in it: that is the ordering
 // problem DNS solves.
 func ServiceEnv(services []*corev1.Service, namespace string, links bool) []corev1.EnvVar {
-	sorted := append([]*corev1.Service(nil), services...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
-	var out []corev1.EnvVar
-	for _, svc := range sorted {
+	// One Service per name, as kubelet's getServiceEnvVarMap keeps them:
+	// a Service of the pod's namespace wins over default's `kubernetes`.
+	byName := map[string]*corev1.Service{}
+	for _, svc := range services {
 		ip := svc.Spec.ClusterIP
 		if ip == "" || ip == corev1.ClusterIPNone || len(svc.Spec.Ports) == 0 {
 			continue
 		}
-		master := svc.Namespace == "default" && svc.Name == "kubernetes"
-		if svc.Namespace != namespace && !master {
-			continue
+		switch {
+		case svc.Namespace == metav1.NamespaceDefault && svc.Name == "kubernetes":
+			if _, ok := byName[svc.Name]; !ok {
+				byName[svc.Name] = svc
+			}
+		case svc.Namespace == namespace && links:
+			byName[svc.Name] = svc
 		}
-		if !links && !master {
-			continue
-		}
+	}
+	var out []corev1.EnvVar
+	for _, name := range sortedKeys(byName) {
+		svc := byName[name]
+		ip := svc.Spec.ClusterIP
 		prefix := envName(svc.Name)
 		first := svc.Spec.Ports[0]
 		out = append(out,
@@ -53,13 +61,12 @@ func ServiceEnv(services []*corev1.Service, namespace string, links bool) []core
 				out = append(out, corev1.EnvVar{Name: prefix + "_SERVICE_PORT_" + envName(p.Name), Value: strconv.Itoa(int(p.Port))})
 			}
 		}
-		proto := strings.ToLower(string(first.Protocol))
-		out = append(out, corev1.EnvVar{Name: prefix + "_PORT", Value: fmt.Sprintf("%s://%s:%d", proto, ip, first.Port)})
+		out = append(out, corev1.EnvVar{Name: prefix + "_PORT", Value: portURL(ip, first)})
 		for _, p := range svc.Spec.Ports {
-			proto := strings.ToLower(string(p.Protocol))
+			proto := portProtocol(p)
 			base := fmt.Sprintf("%s_PORT_%d_%s", prefix, p.Port, strings.ToUpper(proto))
 			out = append(out,
-				corev1.EnvVar{Name: base, Value: fmt.Sprintf("%s://%s:%d", proto, ip, p.Port)},
+				corev1.EnvVar{Name: base, Value: portURL(ip, p)},
 				corev1.EnvVar{Name: base + "_PROTO", Value: proto},
 				corev1.EnvVar{Name: base + "_PORT", Value: strconv.Itoa(int(p.Port))},
 				corev1.EnvVar{Name: base + "_ADDR", Value: ip},
@@ -67,6 +74,20 @@ func ServiceEnv(services []*corev1.Service, namespace string, links bool) []core
 		}
 	}
 	return out
+}
+
+// portProtocol is a Service port's protocol in lower case; unset means
+// TCP, as in Kubernetes' makeLinkVariables.
+func portProtocol(p corev1.ServicePort) string {
+	if p.Protocol == "" {
+		return "tcp"
+	}
+	return strings.ToLower(string(p.Protocol))
+}
+
+// portURL is "tcp://10.96.0.5:3306", or "tcp://[fd00::5]:3306" for IPv6.
+func portURL(ip string, p corev1.ServicePort) string {
+	return portProtocol(p) + "://" + net.JoinHostPort(ip, strconv.Itoa(int(p.Port)))
 }
 
 func envName(s string) string {
@@ -127,9 +148,13 @@ func ContainerEnv(pod *corev1.Pod, c *corev1.Container, services []corev1.EnvVar
 		if e.ValueFrom == nil {
 			v = expand(v, vars)
 		} else {
+			var ok bool
 			var err error
-			if v, err = valueFrom(pod, c, e.ValueFrom, src); err != nil {
+			if v, ok, err = valueFrom(pod, c, e.ValueFrom, src); err != nil {
 				return nil, fmt.Errorf("env %s: %w", e.Name, err)
+			}
+			if !ok {
+				continue // an optional reference to what is missing: not set
 			}
 		}
 		set(e.Name, v)
@@ -186,43 +211,53 @@ func expand(s string, vars map[string]string) string {
 }
 
 // valueFrom resolves a downward-API field, a resource, a ConfigMap key or
-// a Secret key.
-func valueFrom(pod *corev1.Pod, c *corev1.Container, from *corev1.EnvVarSource, src EnvSources) (string, error) {
+// a Secret key. ok is false when an optional ConfigMap or Secret, or its
+// key, is missing: Kubernetes then leaves the variable unset (not empty),
+// so a value envFrom gave it stays.
+func valueFrom(pod *corev1.Pod, c *corev1.Container, from *corev1.EnvVarSource, src EnvSources) (v string, ok bool, err error) {
 	switch {
 	case from.FieldRef != nil:
-		return fieldValue(pod, from.FieldRef.FieldPath, src)
+		v, err = fieldValue(pod, from.FieldRef.FieldPath, src)
+		return v, err == nil, err
 	case from.ResourceFieldRef != nil:
-		return resourceValue(c, from.ResourceFieldRef)
+		v, err = resourceValue(c, from.ResourceFieldRef)
+		return v, err == nil, err
 	case from.ConfigMapKeyRef != nil:
 		ref := from.ConfigMapKeyRef
-		cm, ok := src.ConfigMaps[ref.Name]
-		if !ok {
+		cm, found := src.ConfigMaps[ref.Name]
+		if !found {
 			if optional(ref.Optional) {
-				return "", nil
+				return "", false, nil
 			}
-			return "", fmt.Errorf("configmap %q not found", ref.Name)
+			return "", false, fmt.Errorf("configmap %q not found", ref.Name)
 		}
-		v, ok := cm.Data[ref.Key]
-		if !ok && !optional(ref.Optional) {
-			return "", fmt.Errorf("couldn't find key %s in ConfigMap %s/%s", ref.Key, pod.Namespace, ref.Name)
+		v, found := cm.Data[ref.Key]
+		if !found {
+			if optional(ref.Optional) {
+				return "", false, nil
+			}
+			return "", false, fmt.Errorf("couldn't find key %s in ConfigMap %s/%s", ref.Key, pod.Namespace, ref.Name)
 		}
-		return v, nil
+		return v, true, nil
 	case from.SecretKeyRef != nil:
 		ref := from.SecretKeyRef
-		s, ok := src.Secrets[ref.Name]
-		if !ok {
+		s, found := src.Secrets[ref.Name]
+		if !found {
 			if optional(ref.Optional) {
-				return "", nil
+				return "", false, nil
 			}
-			return "", fmt.Errorf("secret %q not found", ref.Name)
+			return "", false, fmt.Errorf("secret %q not found", ref.Name)
 		}
-		v, ok := s.Data[ref.Key]
-		if !ok && !optional(ref.Optional) {
-			return "", fmt.Errorf("couldn't find key %s in Secret %s/%s", ref.Key, pod.Namespace, ref.Name)
+		b, found := s.Data[ref.Key]
+		if !found {
+			if optional(ref.Optional) {
+				return "", false, nil
+			}
+			return "", false, fmt.Errorf("couldn't find key %s in Secret %s/%s", ref.Key, pod.Namespace, ref.Name)
 		}
-		return string(v), nil
+		return string(b), true, nil
 	}
-	return "", nil
+	return "", true, nil
 }
 
 // fieldValue is the downward API: a pod field by its path.

@@ -11,15 +11,16 @@ import (
 )
 
 // HostsFile is a pod's /etc/hosts, as the kubelet writes it: localhost,
-// the pod's own name at its IP, then the pod's hostAliases.
-func HostsFile(pod *corev1.Pod, podIP string) string {
+// the pod's own name at its IP (with its FQDN in the cluster domain when it
+// has a subdomain), then the pod's hostAliases.
+func HostsFile(pod *corev1.Pod, podIP, domain string) string {
 	var b strings.Builder
 	b.WriteString("# Kubernetes-managed hosts file.\n")
 	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n")
 	if podIP != "" {
 		name := hostname(pod)
 		if pod.Spec.Subdomain != "" {
-			fmt.Fprintf(&b, "%s\t%s.%s.%s.svc.cluster.local\t%s\n", podIP, name, pod.Spec.Subdomain, pod.Namespace, name)
+			fmt.Fprintf(&b, "%s\t%s.%s.%s.svc.%s\t%s\n", podIP, name, pod.Spec.Subdomain, pod.Namespace, domain, name)
 		} else {
 			fmt.Fprintf(&b, "%s\t%s\n", podIP, name)
 		}
@@ -33,48 +34,50 @@ func HostsFile(pod *corev1.Pod, podIP string) string {
 	return b.String()
 }
 
-// hostname is the pod's host name: spec.hostname, or its name.
+// hostname is the pod's host name: spec.hostname, or its name. A pod's
+// name may be longer than a host name can be (63 characters): Kubernetes
+// cuts it there, and drops a '-' or '.' left at its end
+// (truncatePodHostnameIfNeeded).
 func hostname(pod *corev1.Pod) string {
+	name := pod.Name
 	if pod.Spec.Hostname != "" {
-		return pod.Spec.Hostname
+		name = pod.Spec.Hostname
 	}
-	return pod.Name
+	if len(name) > 63 {
+		name = strings.TrimRight(name[:63], "-.")
+	}
+	return name
 }
 
 // ResolvConf is a pod's /etc/resolv.conf by its dnsPolicy:
 //
 //   - ClusterFirst (the default): the cluster DNS, searching the pod's
-//     namespace, then svc, then the cluster domain, ndots:5 — so
-//     "mysql" finds mysql.<ns>.svc.cluster.local;
+//     namespace, then svc, then the cluster domain, then the node's own
+//     search domains, ndots:5 — so "mysql" finds
+//     mysql.<ns>.svc.cluster.local; without a cluster DNS address,
+//     Default;
 //   - Default: the node's own resolv.conf (nodeResolv);
 //   - None: only what dnsConfig says;
 //   - ClusterFirstWithHostNet: ClusterFirst (tinykube runs no host-network
 //     pods differently).
 //
-// dnsConfig's nameservers, searches and options are added in every case.
+// dnsConfig's nameservers and searches are added in every case (without
+// duplicates), its options override those of the same name: ndots:2
+// replaces ndots:5. Reference: Kubernetes' pkg/kubelet/network/dns
+// (GetPodDNS, appendDNSConfig).
 func ResolvConf(pod *corev1.Pod, clusterDNS, domain, nodeResolv string) string {
-	var servers, search []string
-	var opts []string
-	switch pod.Spec.DNSPolicy {
-	case corev1.DNSDefault:
-		for _, line := range strings.Split(nodeResolv, "\n") {
-			f := strings.Fields(line)
-			if len(f) < 2 {
-				continue
-			}
-			switch f[0] {
-			case "nameserver":
-				servers = append(servers, f[1])
-			case "search":
-				search = append(search, f[1:]...)
-			case "options":
-				opts = append(opts, f[1:]...)
-			}
-		}
-	case corev1.DNSNone:
+	nodeServers, nodeSearch, nodeOpts := parseResolvConf(nodeResolv)
+	var servers, search, opts []string
+	switch {
+	case pod.Spec.DNSPolicy == corev1.DNSNone:
+	case pod.Spec.DNSPolicy == corev1.DNSDefault || clusterDNS == "":
+		servers, search, opts = nodeServers, nodeSearch, nodeOpts
 	default:
 		servers = []string{clusterDNS}
-		search = []string{pod.Namespace + ".svc." + domain, "svc." + domain, domain}
+		if domain != "" {
+			search = []string{pod.Namespace + ".svc." + domain, "svc." + domain, domain}
+		}
+		search = append(search, nodeSearch...)
 		opts = []string{"ndots:5"}
 	}
 	if c := pod.Spec.DNSConfig; c != nil {
@@ -89,16 +92,72 @@ func ResolvConf(pod *corev1.Pod, clusterDNS, domain, nodeResolv string) string {
 		}
 	}
 	var b strings.Builder
-	if len(search) > 0 {
+	if search = unique(search); len(search) > 0 {
 		fmt.Fprintf(&b, "search %s\n", strings.Join(search, " "))
 	}
-	for _, s := range servers {
+	for _, s := range unique(servers) {
 		fmt.Fprintf(&b, "nameserver %s\n", s)
 	}
-	if len(opts) > 0 {
+	if opts = mergeOptions(opts); len(opts) > 0 {
 		fmt.Fprintf(&b, "options %s\n", strings.Join(opts, " "))
 	}
 	return b.String()
+}
+
+// parseResolvConf reads a resolv.conf as the kubelet does: nameservers
+// add up, the last search line wins (without "." and trailing dots),
+// options merge.
+func parseResolvConf(content string) (servers, search, opts []string) {
+	for _, line := range strings.Split(content, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		switch f[0] {
+		case "nameserver":
+			servers = append(servers, f[1])
+		case "search":
+			search = nil
+			for _, d := range f[1:] {
+				if d != "." {
+					search = append(search, strings.TrimSuffix(d, "."))
+				}
+			}
+		case "options":
+			opts = append(opts, f[1:]...)
+		}
+	}
+	return servers, search, mergeOptions(opts)
+}
+
+// unique drops repeated strings, keeping the first of each.
+func unique(list []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range list {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// mergeOptions keeps one resolver option per name ("ndots" of
+// "ndots:5"): the last one given, in the place of the first.
+func mergeOptions(opts []string) []string {
+	var out []string
+	at := map[string]int{}
+	for _, o := range opts {
+		name, _, _ := strings.Cut(o, ":")
+		if i, ok := at[name]; ok {
+			out[i] = o
+			continue
+		}
+		at[name] = len(out)
+		out = append(out, o)
+	}
+	return out
 }
 
 // writePodFiles writes the pod's etc files into its directory.
@@ -109,7 +168,7 @@ func writePodFiles(dir string, pod *corev1.Pod, podIP, clusterDNS, domain string
 	}
 	nodeResolv, _ := os.ReadFile("/etc/resolv.conf")
 	for name, content := range map[string]string{
-		"hosts":       HostsFile(pod, podIP),
+		"hosts":       HostsFile(pod, podIP, domain),
 		"resolv.conf": ResolvConf(pod, clusterDNS, domain, string(nodeResolv)),
 		"hostname":    hostname(pod) + "\n",
 	} {

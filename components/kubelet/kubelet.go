@@ -236,7 +236,7 @@ func (k *Kubelet) run(ctx context.Context, cfg Config) error {
 
 	n := &node{
 		cfg: cfg, cs: cs, network: network,
-		runtime: &Runtime{client: client, runcRoot: cfg.RuncRoot, cgroupParent: cfg.CgroupParent, podsDir: filepath.Join(cfg.DataDir, "pods")},
+		runtime:  &Runtime{client: client, runcRoot: cfg.RuncRoot, cgroupParent: cfg.CgroupParent, podsDir: filepath.Join(cfg.DataDir, "pods")},
 		queue:    workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]()),
 		backoff:  flowcontrol.NewBackOff(cfg.BackoffInit, cfg.BackoffMax),
 		pullErrs: flowcontrol.NewBackOff(cfg.BackoffInit, cfg.BackoffMax),

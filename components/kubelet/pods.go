@@ -72,31 +72,36 @@ func (n *node) syncPod(ctx context.Context, key string) (time.Duration, error) {
 		return 0, n.terminate(ctx, pod)
 	}
 
+	// The backoff the pure core asks about; it notes when the first one
+	// ends, to look at the pod again then.
+	var backoffEnds time.Duration
+	inBackoff := func(key string, finishedAt time.Time) (time.Duration, bool) {
+		wait := n.backoff.Get(key)
+		if !n.backoff.IsInBackOffSince(key, finishedAt) {
+			return 0, false
+		}
+		if left := wait - time.Since(finishedAt); backoffEnds == 0 || left < backoffEnds {
+			backoffEnds = max(left, time.Millisecond)
+		}
+		return wait, true
+	}
 	var actions Actions
 	for step := 0; step < 6; step++ {
 		ctrs, err := n.runtime.ListPod(ctx, pod.UID)
 		if err != nil {
 			return 0, err
 		}
-		actions = ComputeActions(pod, ctrs, n.inBackoff)
+		backoffEnds = 0
+		actions = ComputeActions(pod, ctrs, inBackoff)
 		did, err := n.apply(ctx, pod, ctrs, actions)
 		if err != nil {
 			return 0, err
 		}
 		if !did {
-			return n.updateStatus(ctx, pod, ctrs, actions)
+			return n.updateStatus(ctx, pod, ctrs, actions, backoffEnds)
 		}
 	}
 	return time.Second, nil
-}
-
-// inBackoff is the Backoff the pure core asks.
-func (n *node) inBackoff(key string, finishedAt time.Time) (time.Duration, bool) {
-	wait := n.backoff.Get(key)
-	if n.backoff.IsInBackOffSince(key, finishedAt) {
-		return wait - time.Since(finishedAt), true
-	}
-	return 0, false
 }
 
 // apply does one step of actions and reports whether it did anything.
@@ -137,7 +142,11 @@ func (n *node) apply(ctx context.Context, pod *corev1.Pod, ctrs []Container, a A
 				continue // recorded as the container's waiting reason
 			}
 			n.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
-			n.setError(pod, c.Name, Waiting{Reason: "CreateContainerError", Message: err.Error()})
+			reason := "CreateContainerError"
+			if errors.Is(err, errConfig) {
+				reason = "CreateContainerConfigError" // a ConfigMap or Secret it needs is missing
+			}
+			n.setError(pod, c.Name, Waiting{Reason: reason, Message: err.Error()})
 			continue
 		}
 		started = true
@@ -242,11 +251,11 @@ func (n *node) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 	}
 	env, err := ContainerEnv(pod, c, ServiceEnv(n.listServices(), pod.Namespace, pod.Spec.EnableServiceLinks == nil || *pod.Spec.EnableServiceLinks), src)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %v", errConfig, err)
 	}
 	volumes, err := prepareVolumes(dir, pod, VolumeData{ConfigMaps: src.ConfigMaps, Secrets: src.Secrets})
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %v", errConfig, err)
 	}
 	mounts, err := containerMounts(dir, c, volumes)
 	if err != nil {
@@ -264,6 +273,9 @@ func (n *node) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 	if l, ok := c.Resources.Limits[corev1.ResourceCPU]; ok {
 		spec.CPUQuota = l.MilliValue() * 100 // µs per 100 ms period
 	}
+	// cpu.shares from the request, at least 2, as the kubelet sets them
+	// (no request: 2, the least share of a busy CPU).
+	spec.CPUShares = 2
 	if r, ok := c.Resources.Requests[corev1.ResourceCPU]; ok {
 		spec.CPUShares = uint64(max(2, r.MilliValue()*1024/1000))
 	}
@@ -287,6 +299,10 @@ func (n *node) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 	}
 	return nil
 }
+
+// errConfig marks a container's configuration that cannot be built: a
+// ConfigMap or Secret its environment or volumes need is missing.
+var errConfig = errors.New("CreateContainerConfigError")
 
 // CommandLine is what a container runs, by Kubernetes' rules: command
 // replaces the image's entrypoint (and drops its cmd); args alone replace
@@ -492,16 +508,11 @@ func (n *node) removePod(ctx context.Context, pod *corev1.Pod, uid types.UID, ct
 }
 
 // updateStatus writes the pod's status if it changed, and says when to
-// look again for a backoff that ends.
-func (n *node) updateStatus(ctx context.Context, pod *corev1.Pod, ctrs []Container, a Actions) (time.Duration, error) {
+// look again: when a backoff ends, or to retry what failed.
+func (n *node) updateStatus(ctx context.Context, pod *corev1.Pod, ctrs []Container, a Actions, backoffEnds time.Duration) (time.Duration, error) {
 	n.probes.Sync(pod, ctrs)
 	status := ComputeStatus(StatusInput{Pod: pod, Containers: ctrs, Actions: a, Errors: n.podErrors(pod), HostIP: n.cfg.NodeIP, Now: time.Now(), Probes: n.probes.Outcome})
-	var requeue time.Duration
-	for _, w := range a.Waiting {
-		if d := backoffLeft(w); d > 0 && (requeue == 0 || d < requeue) {
-			requeue = d
-		}
-	}
+	requeue := backoffEnds
 	if len(n.podErrors(pod)) > 0 && requeue == 0 {
 		requeue = n.cfg.BackoffInit
 	}
@@ -514,15 +525,6 @@ func (n *node) updateStatus(ctx context.Context, pod *corev1.Pod, ctrs []Contain
 		return time.Millisecond, nil // a newer pod is on its way through the informer
 	}
 	return requeue, err
-}
-
-// backoffLeft reads the wait back from a CrashLoopBackOff message.
-func backoffLeft(w Waiting) time.Duration {
-	var d time.Duration
-	if s, ok := strings.CutPrefix(w.Message, "back-off "); ok {
-		d, _ = time.ParseDuration(strings.Fields(s)[0])
-	}
-	return d + 100*time.Millisecond
 }
 
 // watchExits requeues a pod as soon as one of its containers exits.

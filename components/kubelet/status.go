@@ -31,7 +31,9 @@ func ComputeStatus(in StatusInput) corev1.PodStatus {
 		QOSClass:  old.QOSClass,
 		StartTime: old.StartTime,
 		HostIP:    in.HostIP,
-		HostIPs:   []corev1.HostIP{{IP: in.HostIP}},
+	}
+	if in.HostIP != "" {
+		st.HostIPs = []corev1.HostIP{{IP: in.HostIP}}
 	}
 	if st.StartTime == nil {
 		t := metav1.NewTime(in.Now)
@@ -54,11 +56,14 @@ func ComputeStatus(in StatusInput) corev1.PodStatus {
 		st.InitContainerStatuses = append(st.InitContainerStatuses, cs)
 	}
 	allReady := initDone
+	// A container not created yet waits ContainerCreating, or
+	// PodInitializing in a pod with init containers, even once they are
+	// done (convertToAPIContainerStatuses' default waiting state).
+	reason := "ContainerCreating"
+	if len(pod.Spec.InitContainers) > 0 {
+		reason = "PodInitializing"
+	}
 	for _, ctr := range pod.Spec.Containers {
-		reason := "ContainerCreating"
-		if !initDone {
-			reason = "PodInitializing"
-		}
 		cs := containerStatus(ctr, latest, previous, in, reason)
 		cs.Ready = cs.State.Running != nil
 		if c, ok := latest[ctr.Name]; ok && cs.State.Running != nil && in.Probes != nil {
@@ -73,11 +78,12 @@ func ComputeStatus(in StatusInput) corev1.PodStatus {
 
 	st.Phase = phase(pod, latest, initDone)
 	sandboxReady := hasSandbox && sandbox.State == StateRunning
+	// In Kubernetes' order (generateAPIPodStatus), then the scheduler's.
 	st.Conditions = []corev1.PodCondition{
 		condition(old, corev1.PodReadyToStartContainers, sandboxReady, in.Now, ""),
 		condition(old, corev1.PodInitialized, initDone, in.Now, "ContainersNotInitialized"),
-		condition(old, corev1.ContainersReady, allReady, in.Now, "ContainersNotReady"),
 		condition(old, corev1.PodReady, allReady, in.Now, "ContainersNotReady"),
+		condition(old, corev1.ContainersReady, allReady, in.Now, "ContainersNotReady"),
 	}
 	for _, c := range old.Conditions {
 		if c.Type == corev1.PodScheduled {
@@ -86,10 +92,19 @@ func ComputeStatus(in StatusInput) corev1.PodStatus {
 	}
 	if st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed {
 		// A finished pod's containers are not ready; its Ready condition
-		// says why, as in Kubernetes.
+		// says why: PodCompleted or PodFailed. A Succeeded pod is
+		// Initialized with reason PodCompleted. (Kubernetes'
+		// pkg/kubelet/status/generate.go.)
+		why := "PodCompleted"
+		if st.Phase == corev1.PodFailed {
+			why = "PodFailed"
+		}
 		for i := range st.Conditions {
-			if t := st.Conditions[i].Type; t == corev1.PodReady || t == corev1.ContainersReady {
-				st.Conditions[i] = condition(old, t, false, in.Now, "PodCompleted")
+			switch t := st.Conditions[i].Type; {
+			case t == corev1.PodReady || t == corev1.ContainersReady:
+				st.Conditions[i] = condition(old, t, false, in.Now, why)
+			case t == corev1.PodInitialized && st.Phase == corev1.PodSucceeded:
+				st.Conditions[i].Reason = "PodCompleted"
 			}
 		}
 		st.PodIP, st.PodIPs = old.PodIP, old.PodIPs
@@ -100,7 +115,10 @@ func ComputeStatus(in StatusInput) corev1.PodStatus {
 // containerStatus reports one container from its newest instance (and the
 // one before, for lastState).
 func containerStatus(spec corev1.Container, latest, previous map[string]Container, in StatusInput, creating string) corev1.ContainerStatus {
-	cs := corev1.ContainerStatus{Name: spec.Name, Image: spec.Image}
+	// Started is always set: false until the container runs (Kubernetes'
+	// prober manager sets it on every status).
+	started := false
+	cs := corev1.ContainerStatus{Name: spec.Name, Image: spec.Image, Started: &started}
 	if ref, err := NormalizeImage(spec.Image); err == nil {
 		cs.Image = ref
 	}
@@ -118,10 +136,9 @@ func containerStatus(spec corev1.Container, latest, previous map[string]Containe
 	if c.ImageRef != "" {
 		cs.ImageID = imageName(cs.Image) + "@" + c.ImageRef
 	}
-	started := true
-	cs.Started = &started
 	switch c.State {
 	case StateRunning:
+		started = true
 		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(c.StartedAt)}
 		if p, ok := previous[spec.Name]; ok {
 			cs.LastTerminationState.Terminated = terminated(p)
@@ -140,10 +157,8 @@ func containerStatus(spec corev1.Container, latest, previous map[string]Containe
 				cs.LastTerminationState.Terminated = terminated(p)
 			}
 		}
-		started = false
 	default:
 		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: creating}
-		started = false
 	}
 	return cs
 }
@@ -162,9 +177,13 @@ func terminated(c Container) *corev1.ContainerStateTerminated {
 	}
 }
 
-// imageName drops the tag: "docker.io/library/busybox:latest" →
-// "docker.io/library/busybox", for imageID's name@digest form.
+// imageName drops the tag or digest: "docker.io/library/busybox:latest"
+// or "docker.io/library/busybox@sha256:…" → "docker.io/library/busybox",
+// for imageID's name@digest form.
 func imageName(ref string) string {
+	if i := strings.IndexByte(ref, '@'); i >= 0 {
+		return ref[:i]
+	}
 	if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
 		return ref[:i]
 	}

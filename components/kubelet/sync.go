@@ -26,8 +26,9 @@ type Actions struct {
 	// Waiting explains containers that are not started on purpose, by
 	// name: CrashLoopBackOff while a restart is backed off.
 	Waiting map[string]Waiting
-	// Done: the pod has finished (Succeeded or Failed) and nothing will
-	// run again.
+	// Done: nothing of the pod will run again: it has finished
+	// (Succeeded or Failed), or its sandbox died under restartPolicy
+	// Never. With KillPod, the pod's network is freed too.
 	Done bool
 }
 
@@ -85,14 +86,29 @@ func ComputeActions(pod *corev1.Pod, ctrs []Container, backoff Backoff) Actions 
 	latest, _ := Latest(ctrs)
 	policy := pod.Spec.RestartPolicy
 
+	sb, hasSandbox := latest[""]
 	if done, _ := finished(pod, latest); done {
+		// Kill what still runs, and remove the sandbox even if it is
+		// dead: that frees the pod's network (its IP), as stopping a
+		// pod's sandbox does in Kubernetes.
 		a.Done = true
-		a.KillPod = anyRunning(ctrs)
+		a.KillPod = hasSandbox || anyRunning(ctrs)
 		return a
 	}
-	if sb, ok := latest[""]; !ok || sb.State != StateRunning {
+	if !hasSandbox || sb.State != StateRunning {
 		// No sandbox, or it died: everything starts over in a new one.
-		a.KillPod = anyRunning(ctrs)
+		// A dead sandbox is killed too, which removes it (Kubernetes:
+		// changes.KillPod = createPodSandbox).
+		a.KillPod = hasSandbox || anyRunning(ctrs)
+		if policy == corev1.RestartPolicyNever && anyContainer(latest) {
+			// Kubernetes makes no new sandbox for a pod whose containers
+			// have run under restartPolicy Never: nothing of it may run
+			// again, so the pod is only killed (computePodActions: "Should
+			// not restart the pod, just return"). Its exited containers
+			// then decide its phase.
+			a.Done = true
+			return a
+		}
 		a.CreateSandbox = true
 		return a
 	}
@@ -106,6 +122,13 @@ func ComputeActions(pod *corev1.Pod, ctrs []Container, backoff Backoff) Actions 
 			return a
 		case c.State != StateExited:
 			return a // running: wait for it
+		case c.ExitCode == 0 && c.StartedAt.Before(sb.StartedAt):
+			// It succeeded in a sandbox that has since died: init
+			// containers run again in the new one, from the first
+			// (computePodActions starts InitContainers[0] whenever it
+			// creates a sandbox). One that failed is retried below.
+			a.StartInit = i
+			return a
 		case c.ExitCode == 0:
 			continue
 		}
@@ -140,6 +163,17 @@ func crashLoop(pod *corev1.Pod, name string, wait time.Duration) Waiting {
 		Reason:  "CrashLoopBackOff",
 		Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", wait.Round(time.Second), name, pod.Name, pod.Namespace, pod.UID),
 	}
+}
+
+// anyContainer reports whether any container other than the sandbox has
+// been created for the pod.
+func anyContainer(latest map[string]Container) bool {
+	for name := range latest {
+		if name != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func anyRunning(ctrs []Container) bool {

@@ -63,7 +63,11 @@ func mode(m *int32, def os.FileMode) os.FileMode {
 	return def
 }
 
-func keyFiles(name string, values map[string][]byte, items []corev1.KeyToPath, defMode *int32) ([]File, error) {
+// keyFiles are the files of a ConfigMap's or Secret's values: every key,
+// or the items asked for. An item whose key is missing is an error, unless
+// the volume is optional: then it is skipped (MakePayload in Kubernetes'
+// configmap and secret volume plugins, whose messages these are).
+func keyFiles(kind string, values map[string][]byte, items []corev1.KeyToPath, defMode *int32, opt *bool) ([]File, error) {
 	if len(items) == 0 {
 		var out []File
 		for _, k := range sortedKeys(values) {
@@ -75,7 +79,13 @@ func keyFiles(name string, values map[string][]byte, items []corev1.KeyToPath, d
 	for _, it := range items {
 		v, ok := values[it.Key]
 		if !ok {
-			return nil, fmt.Errorf("configmap or secret %q has no key %q", name, it.Key)
+			if optional(opt) {
+				continue
+			}
+			if kind == "secret" {
+				return nil, fmt.Errorf("references non-existent secret key: %s", it.Key)
+			}
+			return nil, fmt.Errorf("configmap references non-existent config key: %s", it.Key)
 		}
 		out = append(out, File{Path: it.Path, Content: v, Mode: mode(it.Mode, mode(defMode, 0o644))})
 	}
@@ -97,7 +107,7 @@ func configMapFiles(name string, items []corev1.KeyToPath, defMode *int32, opt *
 	for k, v := range cm.BinaryData {
 		values[k] = v
 	}
-	return keyFiles(name, values, items, defMode)
+	return keyFiles("configmap", values, items, defMode, opt)
 }
 
 func secretFiles(name string, items []corev1.KeyToPath, defMode *int32, opt *bool, data VolumeData) ([]File, error) {
@@ -108,7 +118,7 @@ func secretFiles(name string, items []corev1.KeyToPath, defMode *int32, opt *boo
 		}
 		return nil, fmt.Errorf("secret %q not found", name)
 	}
-	return keyFiles(name, s.Data, items, defMode)
+	return keyFiles("secret", s.Data, items, defMode, opt)
 }
 
 func downwardFiles(pod *corev1.Pod, items []corev1.DownwardAPIVolumeFile, defMode *int32) ([]File, error) {
@@ -134,10 +144,17 @@ func downwardFiles(pod *corev1.Pod, items []corev1.DownwardAPIVolumeFile, defMod
 	return out, nil
 }
 
+// containerNamed finds a container of the pod by name: an app container,
+// or an init container (findContainerInPod in Kubernetes).
 func containerNamed(pod *corev1.Pod, name string) *corev1.Container {
 	for i := range pod.Spec.Containers {
 		if pod.Spec.Containers[i].Name == name {
 			return &pod.Spec.Containers[i]
+		}
+	}
+	for i := range pod.Spec.InitContainers {
+		if pod.Spec.InitContainers[i].Name == name {
+			return &pod.Spec.InitContainers[i]
 		}
 	}
 	return nil

@@ -332,9 +332,10 @@ func agentAlive(pidFile string) bool {
 		return false
 	}
 	// Between fork and exec the agent is still a copy of `tinykube up`, so
-	// the program's name is what is checked, not its arguments.
+	// the program's name is what is checked, not its arguments; during
+	// the exec itself the command line reads empty.
 	args := strings.Split(string(cmdline), "\x00")
-	if filepath.Base(args[0]) != "tinykube" {
+	if len(cmdline) > 0 && filepath.Base(args[0]) != "tinykube" {
 		return false
 	}
 	// A zombie (exited, not yet reaped) is not alive.
