@@ -10,14 +10,17 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/tinykube/tinykube/plugins"
@@ -206,6 +209,46 @@ func (s *Server) Bootstrap(ctx context.Context) error {
 		}
 	} else if err != nil {
 		return err
+	}
+	return s.bootstrapEndpoints(ctx)
+}
+
+// bootstrapEndpoints points the `kubernetes` Service at this apiserver:
+// its Endpoints and EndpointSlice, which kube-apiserver keeps itself (the
+// endpoints controller leaves this Service alone).
+func (s *Server) bootstrapEndpoints(ctx context.Context) error {
+	host, portText, err := net.SplitHostPort(s.advertise)
+	if err != nil || net.ParseIP(host) == nil {
+		return nil // no address to publish (tests on a random port)
+	}
+	port, _ := strconv.Atoi(portText)
+	ports := []corev1.EndpointPort{{Name: "https", Port: int32(port), Protocol: corev1.ProtocolTCP}}
+	ep := &corev1.Endpoints{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default",
+			Labels: map[string]string{"endpointslice.kubernetes.io/skip-mirror": "true"}},
+		Subsets: []corev1.EndpointSubset{{Addresses: []corev1.EndpointAddress{{IP: host}}, Ports: ports}},
+	}
+	ready := true
+	name, proto, p32 := "https", corev1.ProtocolTCP, int32(port)
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default",
+			Labels: map[string]string{discoveryv1.LabelServiceName: "kubernetes"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{host}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: &name, Protocol: &proto, Port: &p32}},
+	}
+	for _, obj := range []runtime.Object{ep, slice} {
+		res := lookup("", "v1", "endpoints")
+		if _, ok := obj.(*discoveryv1.EndpointSlice); ok {
+			res = lookup("discovery.k8s.io", "v1", "endpointslices")
+		}
+		if _, err := s.store(res).Get(ctx, "default", "kubernetes"); apierrors.IsNotFound(err) {
+			if _, err := s.createObject(ctx, request{resource: res, namespace: "default"}, obj, false); err != nil && !apierrors.IsAlreadyExists(err) {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
 	}
 	return nil
 }

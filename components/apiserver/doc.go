@@ -10,7 +10,7 @@
 //	kubectl, scheduler,      HTTPS :6443                  :2379
 //	controllers, kubelets  ──────────────►  apiserver  ──────────►  etcd  /registry/...
 //	                                            │ HTTPS :10250
-//	                                            └──────────► kubelet (kubectl logs)
+//	                                            └──────────► kubelet (kubectl logs, exec)
 //
 // It keeps no state of its own: everything is in etcd, so it can be killed
 // and restarted at any time. What it adds on top of etcd is a REST API, one
@@ -34,7 +34,8 @@
 //     anyone.
 //  2. authenticate: the client certificate, already verified by TLS
 //     against the cluster CA, names the user: user = its CN, groups = its
-//     O fields. No certificate: 401 Unauthorized.
+//     O fields. Without one, a service-account bearer token
+//     (serviceaccount.go) does. Neither: 401 Unauthorized.
 //  3. /openapi/... goes to the openapi package (kubectl create, apply and
 //     explain read it).
 //  4. Discovery (discovery.go): GET /api, /apis and /apis/<group>/<version>
@@ -70,7 +71,12 @@
 //  2. The namespace from the URL, a name from generateName, and a check
 //     that the namespace exists and is not being deleted.
 //  3. admission.Default: the fields the user left out (imagePullPolicy,
-//     restartPolicy, protocol TCP...).
+//     restartPolicy, protocol TCP...). For a pod, serviceAccountAdmission
+//     (serviceaccount.go) too: its account is "default" unless it names
+//     one, and if that account and the namespace's kube-root-ca.crt
+//     ConfigMap exist (the controller-manager makes them, chapter 5) it
+//     gets the kube-api-access volume: a token, the cluster CA and its
+//     namespace, at /var/run/secrets/kubernetes.io/serviceaccount.
 //  4. prepareForCreate: what the server owns: uid, creationTimestamp,
 //     generation 1, no resourceVersion.
 //  5. admission.PrepareForCreate: the kind's own changes (a Pod starts
@@ -135,9 +141,18 @@
 //     passing follow, previous, tailLines, limitBytes, timestamps and
 //     sinceSeconds on, flushing as it comes. It authenticates to the
 //     kubelet with its own client certificate.
+//   - token (serviceaccount.go): POST serviceaccounts/<name>/token, a
+//     TokenRequest. The answer is a token for that account, valid for an
+//     hour unless asked otherwise (10 minutes at least), optionally bound
+//     to a pod: it then dies with the pod.
+//   - exec (proxy.go): kubectl exec. The client's WebSocket upgrade
+//     (v5.channel.k8s.io, what kubectl 1.30 and later speak; SPDY is
+//     refused) is passed to the kubelet's
+//     /exec/<namespace>/<pod>/<container> with the command and stream
+//     options; once the kubelet has switched protocols the apiserver only
+//     copies bytes both ways. The pod must be Running.
 //
-// exec, attach, port-forward and eviction are not served yet: kubectl exec
-// fails with "unable to upgrade connection".
+// attach, port-forward and eviction are not served yet.
 //
 // # Deleting
 //
@@ -172,14 +187,21 @@
 //   - HTTPS only, on port 6443, TLS 1.2 or newer, with the serving
 //     certificate `tinykube up` made (it names the master's address and the
 //     kubernetes Service IP 10.96.0.1).
-//   - Authentication by client certificate only: a certificate signed by
-//     the cluster CA (client-ca-file) says who you are. user = CN, groups =
-//     O: kubectl's admin is kubernetes-admin in system:masters, a kubelet
-//     is system:node:<node> in system:nodes. Without one: 401 Unauthorized
-//     for everything but the health checks, /version and /metrics.
-//   - No bearer tokens yet: no ServiceAccount tokens, no bootstrap tokens.
-//     A pod cannot authenticate to the API yet, and kubectl --token gets
-//     401.
+//   - Authentication by client certificate: a certificate signed by the
+//     cluster CA (client-ca-file) says who you are. user = CN, groups = O:
+//     kubectl's admin is kubernetes-admin in system:masters, a kubelet is
+//     system:node:<node> in system:nodes. Without a certificate or a valid
+//     token: 401 Unauthorized for everything but the health checks,
+//     /version and /metrics.
+//   - Or by a service-account token, the only bearer tokens: a JWT (ES256)
+//     signed with the service-account key (sa.key), sent as
+//     "Authorization: Bearer <token>". It is accepted if its signature,
+//     issuer, audience and expiry are right and its account (and the pod
+//     it is bound to, if any) still exist with the same UID; the user is
+//     then system:serviceaccount:<namespace>:<name>, in the groups
+//     system:serviceaccounts, system:serviceaccounts:<namespace> and
+//     system:authenticated. No static tokens, no bootstrap tokens: nodes
+//     get their certificates from `tinykube up`.
 //   - No authorization yet: every authenticated user may do everything
 //     (ServeHTTP ignores the user it found; an authorizer, RBAC or the Node
 //     authorizer, would go there). So node1's kubelet credential could
@@ -205,7 +227,12 @@
 //	service-cluster-ip-range     ClusterIPs come from here (10.96.0.0/12)
 //	kubelet-client-certificate, kubelet-client-key
 //	                             the apiserver's certificate toward kubelets
-//	                             (none: kubectl logs answers 503)
+//	                             (none: kubectl logs and exec answer 503)
+//	service-account-signing-key-file
+//	                             the ECDSA key that signs and checks
+//	                             service-account tokens (none: no tokens)
+//	service-account-issuer       the tokens' issuer and default audience
+//	                             (https://kubernetes.default.svc.cluster.local)
 //
 // It listens on <machine address>:<secure-port> only.
 //
@@ -222,10 +249,10 @@
 //  4. Give every client (kubectl, each kubelet) a kubeconfig with the
 //     cluster CA and a client certificate signed by it, whose CN and O say
 //     who the client is.
-//  5. Stop it with a deadline: it stops accepting requests, finishes those
-//     in flight until the deadline (watches are cut), stops compacting and
-//     closes its etcd connection. Nothing is lost: it is all in etcd, and a
-//     new Start finds it again.
+//  5. Stop it with a deadline: it stops accepting requests, lets those in
+//     flight finish until the deadline (open watches are cut then), stops
+//     compacting and closes its etcd connection. Nothing is lost: it is
+//     all in etcd, and a new Start finds it again.
 //
 // Reference: chapters/02-apiserver/README.md; KUBECTL-CONTRACT.md for what
 // kubectl asks of the server; the Kubernetes documentation, "Kubernetes

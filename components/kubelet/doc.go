@@ -12,7 +12,7 @@
 //
 //	apiserver ◄──── watch my pods, report status, Node, Lease, Events
 //	    │
-//	    │ https :10250 (kubectl logs)
+//	    │ https :10250 (kubectl logs, kubectl exec)
 //	    ▼
 //	 kubelet ──► containerd (k8s.io namespace) ──► runc ──► namespaces, cgroups
 //	    │
@@ -35,15 +35,15 @@
 //     (watchExits: a container that exits is looked at at once), a resync
 //     of every pod every 10 s, and a backoff that ends (AddAfter).
 //  3. syncPod compares what should run with what runs, and converges one
-//     step at a time: list the pod's containers (Runtime.List) →
+//     step at a time: list the pod's containers (Runtime.ListPod) →
 //     ComputeActions (sync.go, pure: no I/O) → apply that step through the
 //     Runtime (runtime.go, containerd) → list again, up to 6 steps, until
 //     there is nothing left to do.
-//  4. Then ComputeStatus (status.go, pure) turns the containers into the
-//     pod's status (phase, conditions, one status per container, podIP),
-//     written through pods/<name>/status only if it changed. What kubectl
-//     shows (READY 1/1, STATUS CrashLoopBackOff, RESTARTS 3) comes from
-//     here.
+//  4. Then ComputeStatus (status.go, pure) turns the containers and their
+//     probes' outcomes into the pod's status (phase, conditions, one status
+//     per container, podIP), written through pods/<name>/status only if it
+//     changed. What kubectl shows (READY 1/1, STATUS CrashLoopBackOff,
+//     RESTARTS 3) comes from here.
 //  5. An error requeues the pod, rate-limited; a pod being deleted goes to
 //     terminate instead.
 //
@@ -66,8 +66,9 @@
 // and gets its own PID and mount namespaces. So the containers of a pod
 // share one IP, localhost and one hostname, and an app container can crash
 // and restart without the pod losing its address. If the sandbox dies,
-// the pod starts over in a new one (KillPod, then CreateSandbox); podnet
-// gives the same UID the same IP again.
+// the pod starts over in a new one (KillPod, then CreateSandbox), where
+// podnet gives the same UID the same IP again; unless its restartPolicy is
+// Never and its containers have run: then the pod is over.
 //
 // # Restarts and CrashLoopBackOff
 //
@@ -90,13 +91,36 @@
 //
 // kubectl delete pod only marks a bound pod (deletionTimestamp,
 // deletionGracePeriodSeconds). The kubelet sees the change and terminates
-// it (terminate in pods.go): each app container in turn gets SIGTERM and
-// up to the grace period (30 s by default) to exit, then SIGKILL; the
-// sandbox goes last. Then it removes the containers, the pod's
-// network, its cgroup and its directory, and last deletes the pod from the
-// API with grace 0 and a UID precondition: only this very pod, never a new
-// one created since under the same name. Nothing of the pod is left on the
-// node.
+// it (terminate in pods.go): the app containers stop side by side, each
+// with the whole grace period (30 s by default): its preStop hook if it
+// has one, then SIGTERM, then SIGKILL for what still runs when the grace
+// period is over (at least 2 s after the hook). The sandbox goes last.
+// Then the kubelet removes the containers, the pod's network, its cgroup
+// and its directory, and last deletes the pod from the API with grace 0
+// and a UID precondition: only this very pod, never a new one created
+// since under the same name. Nothing of the pod is left on the node.
+//
+// # Probes and lifecycle hooks
+//
+// probe.go runs a goroutine per probe of each running container, every
+// periodSeconds after initialDelaySeconds. A probe is an exec in the
+// container, an HTTP GET or a TCP connection to the pod's IP from the
+// node (as the real kubelet probes, from outside the pod); it counts as
+// failed after failureThreshold failures in a row and as passed after
+// successThreshold successes (ProbeState, pure).
+//
+//   - readinessProbe: the container is Ready only while it passes (it
+//     starts failed). The pod's Ready condition follows; Services will
+//     send traffic only to Ready pods.
+//   - livenessProbe: when it fails, the container is killed (with the
+//     grace period) and restarted as restartPolicy says, backed off like
+//     any exit. Events: Unhealthy, then Killing.
+//   - startupProbe: liveness and readiness wait until it passes; if it
+//     fails, the container is killed like a failed liveness probe.
+//   - postStart: run right after the container starts; the container
+//     counts as started only once it is done, and is killed if it fails.
+//   - preStop: run before SIGTERM when the container is stopped, within
+//     the grace period.
 //
 // # The node: registration and heartbeats
 //
@@ -125,7 +149,8 @@
 //   - Files (files.go): /etc/hosts (localhost, the pod's IP under its
 //     hostname, hostAliases), /etc/resolv.conf by dnsPolicy (ClusterFirst:
 //     nameserver cluster-dns, search <ns>.svc.cluster.local
-//     svc.cluster.local cluster.local, ndots:5) and /etc/hostname, written
+//     svc.cluster.local cluster.local and the node's own search domains,
+//     ndots:5) and /etc/hostname, written
 //     once per pod and bind-mounted into each container, and its
 //     terminationMessagePath.
 //   - Volumes (volumes.go): emptyDir (a directory of the pod), hostPath,
@@ -149,16 +174,26 @@
 // `make images` built, which the containerd component imports at start:
 // registry.k8s.io/pause:3.10, busybox and tinykube/demo:1.0.
 //
-// # The kubelet API and kubectl logs
+// # The kubelet API: kubectl logs and kubectl exec
 //
 // serve (server.go) listens on <node address>:10250, over TLS with the
 // node's serving certificate. Every path but /healthz needs a client
-// certificate signed by the cluster CA. GET
-// /containerLogs/<namespace>/<pod>/<container> answers with the container's
-// log file, with previous, tailLines, limitBytes and follow. kubectl logs
-// does not come here itself: it asks the apiserver for pods/<name>/log, and
-// the apiserver, with its own client certificate, asks the kubelet of the
-// pod's node and streams the answer back.
+// certificate signed by the cluster CA:
+//
+//   - GET /containerLogs/<namespace>/<pod>/<container> answers with the
+//     container's log file, with previous, tailLines, limitBytes and
+//     follow.
+//   - GET /exec/<namespace>/<pod>/<container>?command=... (exec.go)
+//     upgrades to a WebSocket speaking v5.channel.k8s.io and runs the
+//     command in the running container (containerd's task.Exec, as
+//     `ctr tasks exec` does). Each message starts with its channel: 0
+//     stdin, 1 stdout, 2 stderr, 3 the final Status (with the exit code),
+//     4 terminal resizes.
+//
+// kubectl does not come here itself: it asks the apiserver for
+// pods/<name>/log or pods/<name>/exec, and the apiserver, with its own
+// client certificate, asks the kubelet of the pod's node and passes the
+// answer back (proxy.go in the apiserver).
 //
 // # Restarting the kubelet
 //

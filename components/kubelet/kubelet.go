@@ -143,9 +143,20 @@ func (k *Kubelet) Start(_ context.Context, s plugins.Settings) error {
 	k.started, k.cancel, k.done, k.health = true, cancel, make(chan struct{}), "starting"
 	go func() {
 		defer close(k.done)
-		if err := k.run(ctx, cfg); err != nil && ctx.Err() == nil {
-			k.setHealth(false, err.Error())
-			fmt.Fprintf(os.Stderr, "kubelet: %v\n", err)
+		// A kubelet that cannot reach containerd or build the pod network
+		// says why in its health and tries again.
+		for {
+			err := k.run(ctx, cfg)
+			if ctx.Err() != nil {
+				return
+			}
+			k.setHealth(false, fmt.Sprintf("%v (retrying)", err))
+			fmt.Fprintf(os.Stderr, "kubelet: %v; retrying in 2s\n", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(2 * time.Second):
+			}
 		}
 	}()
 	return nil

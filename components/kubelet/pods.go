@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/containerd/containerd/api/events"
 	"github.com/containerd/typeurl/v2"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -253,7 +255,11 @@ func (n *node) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 	if err != nil {
 		return fmt.Errorf("%w: %v", errConfig, err)
 	}
-	volumes, err := prepareVolumes(dir, pod, VolumeData{ConfigMaps: src.ConfigMaps, Secrets: src.Secrets})
+	tokens, err := n.serviceAccountTokens(ctx, pod)
+	if err != nil {
+		return err
+	}
+	volumes, err := prepareVolumes(dir, pod, VolumeData{ConfigMaps: src.ConfigMaps, Secrets: src.Secrets, Tokens: tokens})
 	if err != nil {
 		return fmt.Errorf("%w: %v", errConfig, err)
 	}
@@ -261,6 +267,8 @@ func (n *node) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 	if err != nil {
 		return err
 	}
+	// The container runtime adds HOSTNAME, as containerd's CRI does.
+	env = append([]string{"HOSTNAME=" + hostname(pod)}, env...)
 	spec := Spec{
 		PodUID: pod.UID, PodName: pod.Name, Namespace: pod.Namespace, Name: c.Name, Attempt: attempt,
 		Image: c.Image, Env: env, WorkingDir: c.WorkingDir, Hostname: hostname(pod), Mounts: mounts,
@@ -298,6 +306,37 @@ func (n *node) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 		}
 	}
 	return nil
+}
+
+// serviceAccountTokens asks the apiserver for the tokens the pod's
+// projected volumes hold (the kube-api-access volume the apiserver gave
+// it): each bound to the pod, for its audience and lifetime.
+func (n *node) serviceAccountTokens(ctx context.Context, pod *corev1.Pod) (map[string]string, error) {
+	tokens := map[string]string{}
+	for _, v := range pod.Spec.Volumes {
+		if v.Projected == nil {
+			continue
+		}
+		for _, src := range v.Projected.Sources {
+			sat := src.ServiceAccountToken
+			if sat == nil {
+				continue
+			}
+			req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+				ExpirationSeconds: sat.ExpirationSeconds,
+				BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
+			}}
+			if sat.Audience != "" {
+				req.Spec.Audiences = []string{sat.Audience}
+			}
+			tr, err := n.cs.CoreV1().ServiceAccounts(pod.Namespace).CreateToken(ctx, pod.Spec.ServiceAccountName, req, metav1.CreateOptions{})
+			if err != nil {
+				return nil, fmt.Errorf("%w: service account token for %s: %v", errConfig, pod.Spec.ServiceAccountName, err)
+			}
+			tokens[TokenKey(v.Name, sat.Path)] = tr.Status.Token
+		}
+	}
+	return tokens, nil
 }
 
 // errConfig marks a container's configuration that cannot be built: a
@@ -511,6 +550,12 @@ func (n *node) removePod(ctx context.Context, pod *corev1.Pod, uid types.UID, ct
 // look again: when a backoff ends, or to retry what failed.
 func (n *node) updateStatus(ctx context.Context, pod *corev1.Pod, ctrs []Container, a Actions, backoffEnds time.Duration) (time.Duration, error) {
 	n.probes.Sync(pod, ctrs)
+	n.removeDeadContainers(ctx, ctrs)
+	for name, w := range a.Waiting {
+		if w.Reason == "CrashLoopBackOff" {
+			n.recorder.Eventf(pod, corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)", name, pod.Name, pod.Namespace, pod.UID)
+		}
+	}
 	status := ComputeStatus(StatusInput{Pod: pod, Containers: ctrs, Actions: a, Errors: n.podErrors(pod), HostIP: n.cfg.NodeIP, Now: time.Now(), Probes: n.probes.Outcome})
 	requeue := backoffEnds
 	if len(n.podErrors(pod)) > 0 && requeue == 0 {
@@ -525,6 +570,27 @@ func (n *node) updateStatus(ctx context.Context, pod *corev1.Pod, ctrs []Contain
 		return time.Millisecond, nil // a newer pod is on its way through the informer
 	}
 	return requeue, err
+}
+
+// removeDeadContainers keeps, of each container of a pod, the newest
+// instance and the one before it (`kubectl logs --previous`), and removes
+// older exited ones with their snapshots, as the kubelet's container
+// garbage collection does (one dead container per container name).
+func (n *node) removeDeadContainers(ctx context.Context, ctrs []Container) {
+	byName := map[string][]Container{}
+	for _, c := range ctrs {
+		if !c.Sandbox {
+			byName[c.Name] = append(byName[c.Name], c)
+		}
+	}
+	for _, list := range byName {
+		slices.SortFunc(list, func(a, b Container) int { return b.Attempt - a.Attempt }) // newest first
+		for _, c := range list[min(2, len(list)):] {
+			if c.State == StateExited {
+				n.runtime.RemoveContainer(ctx, c.ID)
+			}
+		}
+	}
 }
 
 // watchExits requeues a pod as soon as one of its containers exits.

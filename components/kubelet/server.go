@@ -11,8 +11,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -51,10 +51,22 @@ func (n *node) serve(ctx context.Context) (*http.Server, error) {
 	return srv, nil
 }
 
+// requireClientCert lets only the apiserver (its kubelet-client
+// certificate) or an admin (group system:masters) past /healthz: a node's
+// own certificate may not read another node's logs or exec into its pods.
 func requireClientCert(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/healthz" && r.TLS != nil && len(r.TLS.VerifiedChains) == 0 {
+		if r.URL.Path == "/healthz" || r.TLS == nil {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if len(r.TLS.VerifiedChains) == 0 {
 			http.Error(w, "Unauthorized", http.StatusUnauthorized)
+			return
+		}
+		cert := r.TLS.VerifiedChains[0][0]
+		if cert.Subject.CommonName != "kube-apiserver-kubelet-client" && !slices.Contains(cert.Subject.Organization, "system:masters") {
+			http.Error(w, fmt.Sprintf("Forbidden (user=%s, verb=get, resource=nodes, subresource=proxy)", cert.Subject.CommonName), http.StatusForbidden)
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -183,5 +195,3 @@ func (n *node) running(ctx context.Context, id string) bool {
 	}
 	return false
 }
-
-var _ = strings.TrimSpace

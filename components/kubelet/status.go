@@ -85,10 +85,17 @@ func ComputeStatus(in StatusInput) corev1.PodStatus {
 		condition(old, corev1.PodReady, allReady, in.Now, "ContainersNotReady"),
 		condition(old, corev1.ContainersReady, allReady, in.Now, "ContainersNotReady"),
 	}
+	scheduled := false
 	for _, c := range old.Conditions {
 		if c.Type == corev1.PodScheduled {
 			st.Conditions = append(st.Conditions, c)
+			scheduled = true
 		}
+	}
+	if !scheduled {
+		// A pod created with spec.nodeName never met a scheduler; the
+		// kubelet says it is scheduled (here), as Kubernetes' does.
+		st.Conditions = append(st.Conditions, condition(old, corev1.PodScheduled, true, in.Now, ""))
 	}
 	if st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed {
 		// A finished pod's containers are not ready; its Ready condition

@@ -12,7 +12,14 @@ import (
 type VolumeData struct {
 	ConfigMaps map[string]*corev1.ConfigMap
 	Secrets    map[string]*corev1.Secret
+	// Tokens are the service-account tokens of projected volumes, by
+	// TokenKey: the kubelet asks the apiserver for them (TokenRequest).
+	Tokens map[string]string
 }
+
+// TokenKey names the token of a projected volume's serviceAccountToken
+// source.
+func TokenKey(volume, path string) string { return volume + "/" + path }
 
 // File is one file a volume holds: a path relative to the volume's root.
 type File struct {
@@ -44,7 +51,13 @@ func VolumeFiles(pod *corev1.Pod, v *corev1.Volume, data VolumeData) ([]File, er
 			case s.DownwardAPI != nil:
 				files, err = downwardFiles(pod, s.DownwardAPI.Items, v.Projected.DefaultMode)
 			case s.ServiceAccountToken != nil:
-				err = fmt.Errorf("serviceAccountToken projections are not served yet by tinykube's apiserver")
+				token, ok := data.Tokens[TokenKey(v.Name, s.ServiceAccountToken.Path)]
+				if !ok {
+					err = fmt.Errorf("no service account token for %s", s.ServiceAccountToken.Path)
+					break
+				}
+				// The token is the pod's credential: only its owner reads it.
+				files = []File{{Path: s.ServiceAccountToken.Path, Content: []byte(token), Mode: mode(v.Projected.DefaultMode, 0o600)}}
 			}
 			if err != nil {
 				return nil, err

@@ -47,6 +47,7 @@ func perm(m int32) *int32 { return &m }
 
 func TestVolumeFiles(t *testing.T) {
 	yes := true
+	mode0644 := int32(0o644)
 	cm := func(name string, items []corev1.KeyToPath, defMode *int32, optional *bool) corev1.VolumeSource {
 		return corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 			LocalObjectReference: corev1.LocalObjectReference{Name: name}, Items: items, DefaultMode: defMode, Optional: optional,
@@ -212,11 +213,20 @@ func TestVolumeFiles(t *testing.T) {
 			wantErr: `secret "nope" not found`,
 		},
 		{
-			name: "projected: serviceAccountToken is not served yet",
+			name: "projected: a serviceAccountToken the kubelet has not fetched",
 			source: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
-				{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token"}},
+				{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "missing"}},
 			}}},
-			wantErr: "serviceAccountToken projections are not served yet by tinykube's apiserver",
+			wantErr: "no service account token for missing",
+		},
+		{
+			name: "projected: the kube-api-access volume (token 0600, CA, namespace)",
+			source: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{DefaultMode: &mode0644, Sources: []corev1.VolumeProjection{
+				{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token"}},
+				{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{
+					{Path: "namespace", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}}}},
+			}}},
+			want: []File{{Path: "token", Content: []byte("jwt"), Mode: 0o644}, {Path: "namespace", Content: []byte(volumePod().Namespace), Mode: 0o644}},
 		},
 		{
 			name:   "emptyDir has no files",
@@ -226,7 +236,9 @@ func TestVolumeFiles(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			v := &corev1.Volume{Name: "v", VolumeSource: tt.source}
-			got, err := VolumeFiles(volumePod(), v, volumeData)
+			data := volumeData
+			data.Tokens = map[string]string{TokenKey("v", "token"): "jwt"}
+			got, err := VolumeFiles(volumePod(), v, data)
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr {
 					t.Fatalf("VolumeFiles error = %v, want %q", err, tt.wantErr)
