@@ -198,10 +198,10 @@ func (s *Server) allocate(ctx context.Context, obj runtime.Object, dryRun bool) 
 // reallocate keeps an updated Service's allocations right: the ClusterIP
 // stays (validation refuses a change), node ports are claimed for a type
 // that needs them and freed when it no longer does.
-func (s *Server) reallocate(ctx context.Context, next, old runtime.Object) error {
+func (s *Server) reallocate(ctx context.Context, next, old runtime.Object) (claimed, unused []string, err error) {
 	svc, ok := next.(*corev1.Service)
 	if !ok {
-		return nil
+		return nil, nil, nil
 	}
 	prev := old.(*corev1.Service)
 	if svc.Spec.ClusterIP == "" {
@@ -232,9 +232,10 @@ func (s *Server) reallocate(ctx context.Context, next, old runtime.Object) error
 			}
 			got, err := s.services.allocatePort(ctx, p.NodePort, owner, false)
 			if err != nil {
-				return apierrors.NewInvalid(corev1.SchemeGroupVersion.WithKind("Service").GroupKind(), svc.Name,
+				return claimed, nil, apierrors.NewInvalid(corev1.SchemeGroupVersion.WithKind("Service").GroupKind(), svc.Name,
 					field.ErrorList{field.Invalid(field.NewPath("spec", "ports").Index(i).Child("nodePort"), p.NodePort, err.Error())})
 			}
+			claimed = append(claimed, fmt.Sprint(portPrefix, got))
 			p.NodePort = got
 			keep[got] = true
 		}
@@ -245,10 +246,10 @@ func (s *Server) reallocate(ctx context.Context, next, old runtime.Object) error
 	}
 	for p := range had {
 		if !keep[p] {
-			s.services.free(fmt.Sprint(portPrefix, p))
+			unused = append(unused, fmt.Sprint(portPrefix, p))
 		}
 	}
-	return nil
+	return claimed, unused, nil
 }
 
 // release gives back what a deleted Service held.

@@ -33,9 +33,11 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	"github.com/tinykube/tinykube/components/etcd"
@@ -86,7 +88,7 @@ func (fs *fuzzServer) name(prefix string) string {
 
 // do sends one request through the server's real HTTP handler. A request
 // that takes more than 10 s fails the input: the server hangs on it.
-func (fs *fuzzServer) do(t *testing.T, method, target, contentType string, body []byte) *httptest.ResponseRecorder {
+func (fs *fuzzServer) do(t testing.TB, method, target, contentType string, body []byte) *httptest.ResponseRecorder {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -143,6 +145,22 @@ func (fs *fuzzServer) requireState(t *testing.T, want map[string]string, why str
 	t.Fatalf("%s, but etcd changed:\n  %s", why, strings.Join(diff, "\n  "))
 }
 
+// leaveAsFound forgets the object an input made and checks that etcd is
+// back to initial, its state before: a leak (a NodePort nobody holds) fails
+// the input that made it, not a later one.
+func (fs *fuzzServer) leaveAsFound(t *testing.T, res *Resource, name string, initial map[string]string) {
+	t.Helper()
+	if t.Failed() {
+		return
+	}
+	if _, err := fs.srv.store(res).Get(context.Background(), "default", name); err == nil {
+		fs.forget(t, res, "default", name)
+	} else if !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	fs.requireState(t, initial, fmt.Sprintf("%s %s and what it held were removed", res.Kind, name))
+}
+
 // forget removes an object a test input made, and what it was allocated,
 // straight from etcd: a DELETE through the API could leave it behind
 // (finalizers, a pod's grace period).
@@ -162,7 +180,7 @@ func (fs *fuzzServer) forget(t *testing.T, res *Resource, namespace, name string
 // checkAnswer requires the answer to have one of the codes in ok, or to be
 // a client error: a metav1.Status whose code is the HTTP code, 4xx, with a
 // message to read. It reports whether the answer was in ok.
-func checkAnswer(t *testing.T, w *httptest.ResponseRecorder, ok ...int) bool {
+func checkAnswer(t testing.TB, w *httptest.ResponseRecorder, ok ...int) bool {
 	t.Helper()
 	if slices.Contains(ok, w.Code) {
 		return true
@@ -180,6 +198,22 @@ func checkAnswer(t *testing.T, w *httptest.ResponseRecorder, ok ...int) bool {
 	}
 	t.Logf("%d %s: %s", w.Code, st.Reason, st.Message) // what the user reads; see it with go test -v
 	return false
+}
+
+// requireTable gets one object as `kubectl get` does, as a Table: whatever
+// an input stored, the server can print it.
+func (fs *fuzzServer) requireTable(t *testing.T, res *Resource, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r := httptest.NewRequestWithContext(ctx, http.MethodGet, collectionPath(res)+"/"+name, nil)
+	r.Header.Set("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+	w := httptest.NewRecorder()
+	fs.srv.ServeHTTP(w, r)
+	var table metav1.Table
+	if err := json.Unmarshal(w.Body.Bytes(), &table); w.Code != http.StatusOK || err != nil || len(table.Rows) != 1 {
+		t.Fatalf("getting %s %s as a Table: %d %v\n%s", res.GVR.Resource, name, w.Code, err, w.Body)
+	}
 }
 
 // fuzzKinds are the resources FuzzDecode and FuzzSelectors send requests to:
@@ -279,10 +313,15 @@ func FuzzDecode(f *testing.F) {
 	f.Add(uint8(0), uint8(1), false, false, podPB[:len(podPB)/2])
 	deploy, _ := json.Marshal(validDeployment("web"))
 	f.Add(uint8(3), uint8(0), true, true, deploy)
-	f.Add(uint8(0), uint8(0), false, false, bytes.Repeat([]byte(" "), MaxBodyBytes+1)) // oversize
-	f.Add(uint8(1), uint8(0), false, false, []byte{})                                  // empty
+	f.Add(uint8(1), uint8(0), false, false, []byte{}) // empty
 
 	fs := newFuzzServer(f)
+	// A body over the limit is refused before it is read to the end; it
+	// is no seed because 3 MiB in every mutation slows the fuzzer down.
+	big := fs.do(f, http.MethodPost, collectionPath(lookup("", "v1", "pods")), "application/json", bytes.Repeat([]byte(" "), MaxBodyBytes+1))
+	if checkAnswer(f, big) || big.Code != http.StatusRequestEntityTooLarge {
+		f.Fatalf("a body of %d bytes: answer %d, want 413", MaxBodyBytes+1, big.Code)
+	}
 	f.Fuzz(func(t *testing.T, kind, bodyType uint8, strict, dryRun bool, body []byte) {
 		k := fuzzKinds[int(kind)%len(fuzzKinds)]
 		res := lookup(k.group, k.version, k.plural)
@@ -325,6 +364,7 @@ func FuzzDecode(f *testing.F) {
 		if m.GetUID() == "" || m.GetResourceVersion() == "" || m.GetNamespace() != "default" {
 			t.Fatalf("created %s lacks uid, resourceVersion or namespace default: %+v", res.Kind, m)
 		}
+		fs.requireTable(t, res, m.GetName())
 		fs.forget(t, res, m.GetNamespace(), m.GetName())
 		fs.requireState(t, before, "the created object and its allocations were removed")
 	})
@@ -384,10 +424,11 @@ func FuzzPatch(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		initial := fs.state(t)
 		if w := fs.do(t, http.MethodPost, collectionPath(res), "application/json", body); w.Code != http.StatusCreated {
 			t.Fatalf("creating the %s to patch: %d %s", res.Kind, w.Code, w.Body)
 		}
-		defer fs.forget(t, res, "default", name)
+		defer fs.leaveAsFound(t, res, name, initial)
 		stored, err := fs.srv.store(res).Get(context.Background(), "default", name)
 		if err != nil {
 			t.Fatal(err)
@@ -421,6 +462,7 @@ func FuzzPatch(f *testing.F) {
 			t.Errorf("the patch changed what the server owns: uid %s→%s, name %s, namespace %s, created %v→%v, deleted %v",
 				old.GetUID(), m.GetUID(), m.GetName(), m.GetNamespace(), old.GetCreationTimestamp(), m.GetCreationTimestamp(), m.GetDeletionTimestamp())
 		}
+		fs.requireTable(t, res, name)
 	})
 }
 
@@ -434,6 +476,102 @@ func resourceOf(tb testing.TB, obj runtime.Object) *Resource {
 	}
 	tb.Fatalf("no resource for %T", obj)
 	return nil
+}
+
+// deleteTargets are the objects FuzzDelete deletes: one that goes at once,
+// a Service with a ClusterIP and a NodePort to give back, a pod bound to a
+// node (deleted gracefully: 202, its kubelet finishes) and a deployment.
+func deleteTargets() []runtime.Object {
+	cm := &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}}
+	svc := &corev1.Service{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		Spec:     corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Ports: []corev1.ServicePort{{Port: 80}}},
+	}
+	bound := validPod("")
+	bound.Spec.NodeName = "node1"
+	return []runtime.Object{cm, svc, bound, validDeployment("")}
+}
+
+// FuzzDelete sends arbitrary DeleteOptions, in the body and the query, with
+// a DELETE of an existing object. The answer is 200 (deleted), 202 (marked
+// for deletion) or a 4xx Status; after a refusal or a dry run etcd is as it
+// was.
+func FuzzDelete(f *testing.F) {
+	f.Add(uint8(0), []byte(`{"kind":"DeleteOptions","apiVersion":"v1","propagationPolicy":"Background"}`), "", "", false)
+	f.Add(uint8(1), []byte(`{"kind":"DeleteOptions","apiVersion":"v1","dryRun":["All"]}`), "", "", false)
+	f.Add(uint8(2), []byte{}, "Foreground", "0", false)
+	f.Add(uint8(2), []byte(`{"gracePeriodSeconds":5,"preconditions":{"uid":"nope"}}`), "", "", false)
+	f.Add(uint8(3), []byte(`{"kind":"DeleteOptions","apiVersion":"v1","orphanDependents":true,"propagationPolicy":"Orphan"}`), "", "", false)
+	f.Add(uint8(0), []byte(`{"kind":"Pod","apiVersion":"v1"}`), "", "", false)
+	f.Add(uint8(1), []byte(`{"propagationPolicy":"Upwards"}`), "", "", true)
+	f.Add(uint8(0), []byte(`{"dryRun":["Some"]}`), "", "", false)
+	f.Add(uint8(3), []byte(`null`), "Orphan", "-1", false)
+	f.Add(uint8(0), []byte(`{`), "", "soon", false)
+
+	targets := deleteTargets()
+	fs := newFuzzServer(f)
+	// Options too big to read are refused; the object stays.
+	cm := fs.do(f, http.MethodPost, "/api/v1/namespaces/default/configmaps", "application/json", []byte(`{"metadata":{"name":"big-options"}}`))
+	if cm.Code != http.StatusCreated {
+		f.Fatalf("creating a ConfigMap: %d %s", cm.Code, cm.Body)
+	}
+	big := fs.do(f, http.MethodDelete, "/api/v1/namespaces/default/configmaps/big-options", "application/json", bytes.Repeat([]byte(" "), MaxBodyBytes+1))
+	if checkAnswer(f, big) || big.Code != http.StatusRequestEntityTooLarge {
+		f.Fatalf("a DELETE with a body of %d bytes: answer %d, want 413", MaxBodyBytes+1, big.Code)
+	}
+	f.Fuzz(func(t *testing.T, target uint8, body []byte, propagationPolicy, gracePeriodSeconds string, dryRun bool) {
+		obj := targets[int(target)%len(targets)].DeepCopyObject()
+		res := resourceOf(t, obj)
+		name := fs.name(strings.ToLower(res.Kind))
+		obj.(metav1.Object).SetName(name)
+		data, err := json.Marshal(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		initial := fs.state(t)
+		if w := fs.do(t, http.MethodPost, collectionPath(res), "application/json", data); w.Code != http.StatusCreated {
+			t.Fatalf("creating the %s to delete: %d %s", res.Kind, w.Code, w.Body)
+		}
+		defer fs.leaveAsFound(t, res, name, initial)
+		q := url.Values{}
+		if propagationPolicy != "" {
+			q.Set("propagationPolicy", propagationPolicy)
+		}
+		if gracePeriodSeconds != "" {
+			q.Set("gracePeriodSeconds", gracePeriodSeconds)
+		}
+		if dryRun {
+			q.Set("dryRun", "All")
+		}
+
+		before := fs.state(t)
+		w := fs.do(t, http.MethodDelete, collectionPath(res)+"/"+name+"?"+q.Encode(), "application/json", body)
+		if !checkAnswer(t, w, http.StatusOK, http.StatusAccepted) {
+			fs.requireState(t, before, fmt.Sprintf("delete refused with %d", w.Code))
+			return
+		}
+		if dryRun || isDryRunBody(body) {
+			fs.requireState(t, before, fmt.Sprintf("a dry run answered %d", w.Code))
+			return
+		}
+		_, err = fs.srv.store(res).Get(context.Background(), "default", name)
+		switch {
+		case apierrors.IsNotFound(err) && w.Code == http.StatusOK:
+			// Deleted; leaveAsFound checks that its ClusterIP and NodePort went too.
+		case err != nil:
+			t.Fatalf("answer %d: %v", w.Code, err)
+		case w.Code == http.StatusOK:
+			t.Fatalf("answer 200, but the %s is still there", res.Kind)
+		}
+		// 202: marked for deletion; its kubelet or garbage collector would finish.
+	})
+}
+
+// isDryRunBody reports whether a DELETE body asks for a dry run. It reads
+// JSON as the server does: field names are case-sensitive.
+func isDryRunBody(body []byte) bool {
+	var opts metav1.DeleteOptions
+	return kjson.UnmarshalCaseSensitivePreserveInts(body, &opts) == nil && slices.Contains(opts.DryRun, metav1.DryRunAll)
 }
 
 // FuzzSelectors lists with arbitrary labelSelector and fieldSelector

@@ -287,7 +287,7 @@ func predicate(r *http.Request, res *Resource) (func(runtime.Object) bool, error
 	q := r.URL.Query()
 	lsel, err := labels.Parse(q.Get("labelSelector"))
 	if err != nil {
-		return nil, badRequest("unable to parse requirement: %v", err)
+		return nil, badRequest("%v", err)
 	}
 	fsel, err := fields.ParseSelector(q.Get("fieldSelector"))
 	if err != nil {

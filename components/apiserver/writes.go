@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"time"
 
@@ -15,7 +16,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"sigs.k8s.io/yaml"
 
@@ -55,6 +58,13 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, req request) err
 // compare-and-swap (409 Conflict if preRV is set and stale).
 func (s *Server) updateObject(ctx context.Context, req request, preRV string, mutate func(current runtime.Object) (runtime.Object, error)) (runtime.Object, error) {
 	var old runtime.Object
+	var claimed, unused []string
+	releaseClaims := func() {
+		for _, key := range claimed {
+			s.services.free(key)
+		}
+		claimed = nil
+	}
 	updated, err := s.store(req.resource).GuaranteedUpdate(ctx, req.namespace, req.name, storage.Preconditions{ResourceVersion: preRV},
 		func(current runtime.Object) (runtime.Object, error) {
 			old = current.DeepCopyObject()
@@ -72,13 +82,24 @@ func (s *Server) updateObject(ctx context.Context, req request, preRV string, mu
 			if errs := admission.ValidateUpdate(next, old); len(errs) > 0 {
 				return nil, admission.Invalid(next, errs)
 			}
-			if err := s.reallocate(ctx, next, old); err != nil {
+			// What this attempt claims is given back if it fails or is
+			// retried; ports the Service no longer uses are freed only
+			// once the write has committed.
+			releaseClaims()
+			c, u, err := s.reallocate(ctx, next, old)
+			claimed, unused = c, u
+			if err != nil {
+				releaseClaims()
 				return nil, err
 			}
 			return next, nil
 		})
 	if err != nil {
+		releaseClaims()
 		return nil, err
+	}
+	for _, key := range unused {
+		s.services.free(key)
 	}
 	// An object being deleted whose last finalizer just went is deleted now.
 	m, _ := meta.Accessor(updated)
@@ -254,16 +275,21 @@ func indexByte(s string, c byte) int {
 }
 
 // deleteOptions reads DeleteOptions from the body (kubectl sends them
-// there) and the query.
+// there) and the query, and checks them as Kubernetes does (422 for an
+// unknown propagationPolicy or dryRun).
 func deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
 	opts := &metav1.DeleteOptions{}
 	if r.ContentLength != 0 {
 		data, err := readBody(r)
-		if err == nil {
+		switch {
+		case err == nil:
 			if _, err := decodeInto(r.Header.Get("Content-Type"), data, opts); err != nil {
 				return nil, badRequest("the DeleteOptions in the body are not valid: %v", err)
 			}
+		case r.ContentLength > 0 || apierrors.IsRequestEntityTooLargeError(err):
+			return nil, err // too big, or shorter than announced
 		}
+		// A chunked request with an empty body: no options in it.
 	}
 	q := r.URL.Query()
 	if g := q.Get("gracePeriodSeconds"); g != "" {
@@ -277,13 +303,33 @@ func deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
 		pp := metav1.DeletionPropagation(p)
 		opts.PropagationPolicy = &pp
 	}
+	if d := q["dryRun"]; len(d) > 0 {
+		opts.DryRun = d
+	}
+	// Reference: Kubernetes' rest.BeforeDelete.
+	if errs := metav1validation.ValidateDeleteOptions(opts); len(errs) > 0 {
+		return nil, apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: "DeleteOptions"}, "", errs)
+	}
 	return opts, nil
+}
+
+// isDryRun reports whether a request asked that nothing be written.
+func isDryRun(opts *metav1.DeleteOptions) bool {
+	return slices.Contains(opts.DryRun, metav1.DryRunAll)
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, req request) error {
 	opts, err := deleteOptions(r)
 	if err != nil {
 		return err
+	}
+	if isDryRun(opts) {
+		// kubectl delete --dry-run=server: the object is answered, not deleted.
+		obj, err := s.store(req.resource).Get(r.Context(), req.namespace, req.name)
+		if err != nil {
+			return err
+		}
+		return s.respond(w, r, req.resource, http.StatusOK, obj)
 	}
 	obj, code, err := s.deleteObject(r.Context(), req, req.name, opts)
 	if err != nil {
@@ -401,6 +447,9 @@ func (s *Server) deleteCollection(w http.ResponseWriter, r *http.Request, req re
 	items, err := meta.ExtractList(list)
 	if err != nil {
 		return err
+	}
+	if isDryRun(opts) {
+		return s.respond(w, r, req.resource, http.StatusOK, list)
 	}
 	var deleted []runtime.Object
 	for _, item := range items {
