@@ -218,8 +218,8 @@ func (s *Server) Bootstrap(ctx context.Context) error {
 // endpoints controller leaves this Service alone).
 func (s *Server) bootstrapEndpoints(ctx context.Context) error {
 	host, portText, err := net.SplitHostPort(s.advertise)
-	if err != nil || net.ParseIP(host) == nil {
-		return nil // no address to publish (tests on a random port)
+	if ip := net.ParseIP(host); err != nil || ip == nil || ip.IsLoopback() {
+		return nil // no address other machines could use (tests on loopback)
 	}
 	port, _ := strconv.Atoi(portText)
 	ports := []corev1.EndpointPort{{Name: "https", Port: int32(port), Protocol: corev1.ProtocolTCP}}

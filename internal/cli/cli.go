@@ -443,7 +443,7 @@ func (e *env) agent(ctx context.Context, args []string) error {
 		return err
 	}
 	pidFile := cfg.AgentPIDFile(*name)
-	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+	if err := cluster.WritePIDFile(pidFile, os.Getpid()); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)

@@ -227,7 +227,7 @@ func (c *Cluster) startAgent(m machine.Machine) error {
 	if err != nil {
 		return fmt.Errorf("starting the agent on %s: %w", name, err)
 	}
-	return os.WriteFile(c.Config.AgentPIDFile(name), []byte(strconv.Itoa(pid)+"\n"), 0o644)
+	return WritePIDFile(c.Config.AgentPIDFile(name), pid)
 }
 
 // waitSettled polls the agents until every component is healthy, printing
@@ -311,6 +311,17 @@ func fileExists(path string) bool {
 }
 
 // readPID reads a PID file; 0 when there is none.
+// WritePIDFile writes pid to path atomically (a new file renamed over the
+// old), so that a reader never sees it empty: the agent rewrites the file
+// its starter wrote while the starter may be reading it.
+func WritePIDFile(path string, pid int) error {
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
 func readPID(path string) int {
 	data, err := os.ReadFile(path)
 	if err != nil {
