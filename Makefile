@@ -79,6 +79,7 @@ scenarios: deps build
 # bench prints the figures of the issues: cluster up/down, component restart.
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchtime 5x -count 1 ./internal/cluster/ ./internal/machine/
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 3 ./components/apiserver/ ./chapters/03-kubelet/
 
 # proto regenerates the contract's Go code from plugins/proto/component.proto.
 proto:

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -8,15 +10,22 @@ import (
 )
 
 // The documented file at the top of the repository says the defaults: it
-// must parse to exactly Default().
+// must parse to exactly Default(). Each chapter's file is the default
+// cluster at that chapter.
 func TestClusterYAMLIsTheDefault(t *testing.T) {
-	for _, path := range []string{"../../cluster.yaml", "../../chapters/01-etcd/cluster.yaml"} {
+	chapters, _ := filepath.Glob("../../chapters/0*/cluster.yaml")
+	for _, path := range append([]string{"../../cluster.yaml"}, chapters...) {
 		got, err := Load(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(Default(), got); diff != "" {
-			t.Errorf("%s differs from Default() (-want +got):\n%s", path, diff)
+		want := Default()
+		if path != "../../cluster.yaml" {
+			n, _ := strconv.Atoi(filepath.Base(filepath.Dir(path))[:2])
+			want.Chapter = n
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s differs from the default cluster (-want +got):\n%s", path, diff)
 		}
 	}
 }
