@@ -240,3 +240,32 @@ func TestServiceAccountTokens(t *testing.T) {
 		t.Fatal("a tampered token authenticates")
 	}
 }
+
+// A deleted namespace stays Terminating until the namespace controller
+// finalizes it; updates meanwhile do not delete it.
+func TestNamespaceFinalize(t *testing.T) {
+	cs, _ := newTestServer(t)
+	ctx := context.Background()
+	nss := cs.CoreV1().Namespaces()
+	if _, err := nss.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "x"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nss.Delete(ctx, "x", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := nss.Get(ctx, "x", metav1.GetOptions{})
+	if err != nil || ns.Status.Phase != corev1.NamespaceTerminating {
+		t.Fatalf("after delete: %+v, %v; want Terminating", ns, err)
+	}
+	ns.Labels = map[string]string{"touched": "yes"}
+	if ns, err = nss.Update(ctx, ns, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("update of a Terminating namespace: %v", err)
+	}
+	ns.Spec.Finalizers = nil
+	if _, err := nss.Finalize(ctx, ns, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("finalize: %v", err)
+	}
+	if _, err := nss.Get(ctx, "x", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("after finalize: %v, want NotFound", err)
+	}
+}

@@ -196,6 +196,11 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, req reque
 			return notFoundPath()
 		}
 		return s.serveScale(w, r, req)
+	case "finalize":
+		if req.resource.GVR.Resource != "namespaces" || req.verb != "update" {
+			return notFoundPath()
+		}
+		return s.finalizeNamespace(w, r, req)
 	case "token":
 		if req.resource.GVR.Resource != "serviceaccounts" || req.verb != "create" {
 			return notFoundPath()

@@ -103,7 +103,7 @@ func (s *Server) updateObject(ctx context.Context, req request, preRV string, mu
 	}
 	// An object being deleted whose last finalizer just went is deleted now.
 	m, _ := meta.Accessor(updated)
-	if m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && !isPodAwaitingKubelet(updated) {
+	if m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && !isPodAwaitingKubelet(updated) && !namespaceHasContent(updated) {
 		deleted, err := s.store(req.resource).Delete(ctx, req.namespace, req.name, storage.Preconditions{UID: m.GetUID()})
 		if err == nil {
 			s.release(deleted)
@@ -114,6 +114,38 @@ func (s *Server) updateObject(ctx context.Context, req request, preRV string, mu
 		}
 	}
 	return updated, nil
+}
+
+// namespaceHasContent: a Terminating namespace stays until the namespace
+// controller has emptied it and removed its spec.finalizers ("kubernetes")
+// through the finalize subresource.
+func namespaceHasContent(obj runtime.Object) bool {
+	ns, ok := obj.(*corev1.Namespace)
+	return ok && len(ns.Spec.Finalizers) > 0
+}
+
+// finalizeNamespace answers PUT /api/v1/namespaces/<name>/finalize: the
+// namespace controller's way to set spec.finalizers (and only that) once
+// it has deleted everything in the namespace.
+func (s *Server) finalizeNamespace(w http.ResponseWriter, r *http.Request, req request) error {
+	data, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	obj, _, err := decode(r, req.resource, data)
+	if err != nil {
+		return err
+	}
+	want := obj.(*corev1.Namespace).Spec.Finalizers
+	updated, err := s.updateObject(r.Context(), req, obj.(*corev1.Namespace).ResourceVersion, func(current runtime.Object) (runtime.Object, error) {
+		ns := current.(*corev1.Namespace)
+		ns.Spec.Finalizers = want
+		return ns, nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.respond(w, r, req.resource, http.StatusOK, updated)
 }
 
 // isPodAwaitingKubelet: a bound pod being deleted gracefully stays until
