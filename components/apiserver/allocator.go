@@ -95,10 +95,17 @@ func (a *serviceAllocator) allocateIP(ctx context.Context, want, owner string, d
 		}
 		return want, nil
 	}
-	// Random picks, as Kubernetes does; the first address is kept for the
-	// `kubernetes` Service, the lower part of the range for static picks.
-	for try := 0; try < 64; try++ {
-		ip := a.nth(2 + randInt(a.size-1)).String()
+	// Random picks, as Kubernetes does (KEP-3070): the lower band of the
+	// range (16 to 256 addresses, 10.96.0.0–10.96.0.255 by default) is left
+	// to Services that ask for an address, such as kube-dns at 10.96.0.10;
+	// random picks use it only once the rest is full.
+	band := min(max(16, a.size/16), 256)
+	for try := 0; try < 96; try++ {
+		offset := band + randInt(a.size-band+1)
+		if try >= 64 || a.size <= band {
+			offset = 2 + randInt(a.size-1) // the upper band seems full
+		}
+		ip := a.nth(offset).String()
 		if dryRun {
 			return ip, nil
 		}
