@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tinykube/tinykube/internal/machine"
 	"github.com/tinykube/tinykube/internal/machine/machinetest"
 )
 
@@ -22,6 +23,11 @@ func scratchNetns(t testing.TB) *Exec {
 	b := make([]byte, 3)
 	rand.Read(b)
 	name := "kpt-" + hex.EncodeToString(b)
+	// /run/netns must already be a mount point, or `ip netns add` mounts it
+	// over itself and hides the namespaces of clusters running meanwhile.
+	if err := machine.EnsureNetnsDir(); err != nil {
+		t.Fatal(err)
+	}
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
 	}
