@@ -13,7 +13,7 @@ UP_FLAGS ?=
 
 # OS packages the clusters need (Debian/Ubuntu names).
 #   iproute2, util-linux: network namespaces, nsenter
-DEB_PACKAGES := iproute2 util-linux containerd runc busybox-static iptables conntrack
+DEB_PACKAGES := iproute2 util-linux containerd runc busybox-static iptables conntrack dnsperf
 
 # kubectl is built from the k8s.io/kubectl module; tell it its version, as
 # upstream's release build does, or `kubectl version` says v0.0.0-master.
@@ -79,7 +79,7 @@ scenarios: deps build
 # bench prints the figures of the issues: cluster up/down, component restart.
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchtime 5x -count 1 ./internal/cluster/ ./internal/machine/
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count 3 ./components/apiserver/ ./chapters/03-kubelet/
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 3 ./components/apiserver/ ./chapters/03-kubelet/ ./components/kubeproxy/ ./chapters/06-kube-proxy/ ./chapters/07-dns/
 
 # proto regenerates the contract's Go code from plugins/proto/component.proto.
 proto:

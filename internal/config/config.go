@@ -97,7 +97,7 @@ const LastChapter = 7
 func Default() *Cluster {
 	return &Cluster{
 		Name:    "tk",
-		Chapter: 3,
+		Chapter: 7,
 		Network: Network{
 			MachineCIDR: "10.200.0.0/24",
 			PodCIDR:     "10.244.0.0/16",
