@@ -25,6 +25,7 @@ func newCluster(b *testing.B) *cluster.Cluster {
 	suffix := make([]byte, 3)
 	rand.Read(suffix)
 	cfg := config.Default()
+	cfg.Chapter = 1 // the figures are the machines' and etcd's
 	cfg.Name = "b" + hex.EncodeToString(suffix)
 	cfg.StateDir = filepath.Join(b.TempDir(), cfg.Name)
 	cfg.Network.MachineCIDR = fmt.Sprintf("10.250.%d.0/24", suffix[0])
