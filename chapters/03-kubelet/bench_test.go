@@ -2,11 +2,8 @@ package chapter03
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,12 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/tinykube/tinykube/internal/cluster"
-	"github.com/tinykube/tinykube/internal/config"
-	"github.com/tinykube/tinykube/internal/machine"
-	"github.com/tinykube/tinykube/internal/machine/machinetest"
 	"github.com/tinykube/tinykube/internal/scenario"
 )
 
@@ -32,37 +25,9 @@ import (
 //
 //	go test -run '^$' -bench . -benchtime 1x -count 3 ./chapters/03-kubelet/
 
-// benchCluster starts a chapter 3 cluster with one node, of its own name
-// and network, and returns it with a clientset.
+// benchCluster starts a chapter 3 cluster with one node.
 func benchCluster(b *testing.B) (*cluster.Cluster, kubernetes.Interface) {
-	machinetest.RequireNetns(b)
-	bin := scenario.BinDir(b)
-	suffix := make([]byte, 3)
-	rand.Read(suffix)
-	cfg := config.Default()
-	cfg.Name = "k" + hex.EncodeToString(suffix)
-	cfg.Chapter = 3
-	cfg.Machines = cfg.Machines[:2] // the master and node1
-	cfg.StateDir = filepath.Join(b.TempDir(), cfg.Name)
-	cfg.Network.MachineCIDR = fmt.Sprintf("10.251.%d.0/24", suffix[0])
-	if err := cfg.Complete(); err != nil {
-		b.Fatal(err)
-	}
-	c := cluster.New(cfg, machine.NewLocal(), bin, nil)
-	b.Cleanup(func() { c.Down(context.Background()) })
-	if err := c.Up(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	rc, err := clientcmd.BuildConfigFromFlags("", cfg.AdminKubeconfig())
-	if err != nil {
-		b.Fatal(err)
-	}
-	rc.QPS, rc.Burst = 1000, 1000
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return c, cs
+	return scenario.StartCluster(b, 3, 1, 1000)
 }
 
 func sleeper(name string) *corev1.Pod {

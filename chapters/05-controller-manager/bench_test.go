@@ -2,10 +2,7 @@ package chapter05
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -15,12 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/tinykube/tinykube/internal/cluster"
-	"github.com/tinykube/tinykube/internal/config"
-	"github.com/tinykube/tinykube/internal/machine"
-	"github.com/tinykube/tinykube/internal/machine/machinetest"
 	"github.com/tinykube/tinykube/internal/scenario"
 )
 
@@ -37,32 +29,7 @@ import (
 // status says 100 ready (what kubectl get rc shows).
 
 func benchCluster(b *testing.B) kubernetes.Interface {
-	machinetest.RequireNetns(b)
-	bin := scenario.BinDir(b)
-	suffix := make([]byte, 3)
-	rand.Read(suffix)
-	cfg := config.Default()
-	cfg.Name = "c" + hex.EncodeToString(suffix)
-	cfg.Chapter = 5
-	cfg.StateDir = filepath.Join(b.TempDir(), cfg.Name)
-	cfg.Network.MachineCIDR = fmt.Sprintf("10.252.%d.0/24", suffix[0])
-	if err := cfg.Complete(); err != nil {
-		b.Fatal(err)
-	}
-	c := cluster.New(cfg, machine.NewLocal(), bin, nil)
-	b.Cleanup(func() { c.Down(context.Background()) })
-	if err := c.Up(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	rc, err := clientcmd.BuildConfigFromFlags("", cfg.AdminKubeconfig())
-	if err != nil {
-		b.Fatal(err)
-	}
-	rc.QPS, rc.Burst = 1000, 1000
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, cs := scenario.StartCluster(b, 5, 2, 1000)
 	return cs
 }
 

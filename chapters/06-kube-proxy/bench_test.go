@@ -2,10 +2,7 @@ package chapter06
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -18,12 +15,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/tinykube/tinykube/internal/cluster"
 	"github.com/tinykube/tinykube/internal/config"
 	"github.com/tinykube/tinykube/internal/machine"
-	"github.com/tinykube/tinykube/internal/machine/machinetest"
 	"github.com/tinykube/tinykube/internal/scenario"
 )
 
@@ -42,30 +36,8 @@ import (
 //
 //	go test ./chapters/06-kube-proxy -run '^$' -bench NetworkProgramming -benchtime 1x
 func BenchmarkNetworkProgramming(b *testing.B) {
-	machinetest.RequireNetns(b)
-	bin := scenario.BinDir(b)
-	suffix := make([]byte, 3)
-	rand.Read(suffix)
-	cfg := config.Default()
-	cfg.Name = "b" + hex.EncodeToString(suffix)
-	cfg.Chapter = 6
-	cfg.StateDir = filepath.Join(b.TempDir(), cfg.Name)
-	cfg.Network.MachineCIDR = fmt.Sprintf("10.251.%d.0/24", suffix[0])
-	if err := cfg.Complete(); err != nil {
-		b.Fatal(err)
-	}
-	c := cluster.New(cfg, machine.NewLocal(), bin, nil)
-	b.Cleanup(func() { c.Down(context.Background()) })
+	c, cs := scenario.StartCluster(b, 6, 2, 200)
 	ctx := context.Background()
-	if err := c.Up(ctx); err != nil {
-		b.Fatal(err)
-	}
-	restCfg, err := clientcmd.BuildConfigFromFlags("", cfg.AdminKubeconfig())
-	if err != nil {
-		b.Fatal(err)
-	}
-	restCfg.QPS, restCfg.Burst = 200, 400
-	cs := kubernetes.NewForConfigOrDie(restCfg)
 	machines, err := c.Backend.Open(ctx, c.Network())
 	if err != nil {
 		b.Fatal(err)

@@ -3,8 +3,6 @@ package chapter07
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -26,13 +24,9 @@ import (
 	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/tinykube/tinykube/components/dns"
 	"github.com/tinykube/tinykube/internal/cluster"
-	"github.com/tinykube/tinykube/internal/config"
-	"github.com/tinykube/tinykube/internal/machine"
-	"github.com/tinykube/tinykube/internal/machine/machinetest"
 	"github.com/tinykube/tinykube/internal/scenario"
 	"github.com/tinykube/tinykube/plugins"
 )
@@ -241,29 +235,7 @@ func BenchmarkQPSOneCore(b *testing.B) {
 
 // benchCluster starts a chapter 7 cluster of its own name and network.
 func benchCluster(b *testing.B) (*cluster.Cluster, kubernetes.Interface) {
-	machinetest.RequireNetns(b)
-	bin := scenario.BinDir(b)
-	suffix := make([]byte, 3)
-	rand.Read(suffix)
-	cfg := config.Default()
-	cfg.Name = "d" + hex.EncodeToString(suffix)
-	cfg.Chapter = 7
-	cfg.StateDir = filepath.Join(b.TempDir(), cfg.Name)
-	cfg.Network.MachineCIDR = fmt.Sprintf("10.252.%d.0/24", suffix[0])
-	if err := cfg.Complete(); err != nil {
-		b.Fatal(err)
-	}
-	c := cluster.New(cfg, machine.NewLocal(), bin, nil)
-	b.Cleanup(func() { c.Down(context.Background()) })
-	if err := c.Up(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	rc, err := clientcmd.BuildConfigFromFlags("", cfg.AdminKubeconfig())
-	if err != nil {
-		b.Fatal(err)
-	}
-	rc.QPS, rc.Burst = 500, 1000
-	return c, kubernetes.NewForConfigOrDie(rc)
+	return scenario.StartCluster(b, 7, 2, 500)
 }
 
 // BenchmarkQPSCluster: the real component in a cluster, pinned to one

@@ -1,0 +1,54 @@
+package scenario
+
+import (
+	"context"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/tinykube/tinykube/internal/cluster"
+	"github.com/tinykube/tinykube/internal/config"
+	"github.com/tinykube/tinykube/internal/machine"
+	"github.com/tinykube/tinykube/internal/machine/machinetest"
+)
+
+// StartCluster starts, for a benchmark or a Go test, the default cluster
+// at chapter with nodes node machines, under a name and on a machine
+// network of its own (as scenarios get), and returns it with an admin
+// clientset allowed qps requests a second. The cluster is taken down when
+// the test ends. It needs network namespaces (root) and `make build`.
+func StartCluster(tb testing.TB, chapter, nodes int, qps float32) (*cluster.Cluster, kubernetes.Interface) {
+	tb.Helper()
+	machinetest.RequireNetns(tb)
+	bin := BinDir(tb)
+	cfg := config.Default()
+	cfg.Name = "b" + randomHex(3)
+	cfg.Chapter = chapter
+	cfg.Machines = cfg.Machines[:1]
+	for i := 1; i <= nodes; i++ {
+		cfg.Machines = append(cfg.Machines, config.Machine{Name: "node" + strconv.Itoa(i), Role: config.RoleNode})
+	}
+	cfg.StateDir = filepath.Join(tb.TempDir(), cfg.Name)
+	cfg.Network.MachineCIDR = randomCIDR()
+	if err := cfg.Complete(); err != nil {
+		tb.Fatal(err)
+	}
+	c := cluster.New(cfg, machine.NewLocal(), bin, nil)
+	tb.Cleanup(func() { c.Down(context.Background()) })
+	if err := c.Up(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", cfg.AdminKubeconfig())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rc.QPS, rc.Burst = qps, int(2*qps)
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c, cs
+}
