@@ -94,7 +94,6 @@ func TestAgainstAPIServer(t *testing.T) {
 	url := startAPIServer(t)
 	cs := clientFor(t, url)
 	ctx := context.Background()
-	createNodes(t, cs, simulatedNode("node1", "2", "4Gi"), simulatedNode("node2", "2", "4Gi"))
 
 	s := New()
 	settings := plugins.Settings{Machine: "master", Values: map[string]string{
@@ -124,6 +123,24 @@ func TestAgainstAPIServer(t *testing.T) {
 			t.Fatalf("create pod %s: %v", p.Name, err)
 		}
 	}
+
+	t.Run("NoNodesYet", func(t *testing.T) {
+		create(pod("early"))
+		waitFor(t, 20*time.Second, "PodScheduled False", func() string {
+			p, err := cs.CoreV1().Pods("default").Get(ctx, "early", metav1.GetOptions{})
+			if err != nil {
+				return err.Error()
+			}
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodScheduled && c.Reason == "Unschedulable" && c.Message == "no nodes available to schedule pods" {
+					return ""
+				}
+			}
+			return fmt.Sprintf("conditions %+v", p.Status.Conditions)
+		})
+		createNodes(t, cs, simulatedNode("node1", "2", "4Gi"), simulatedNode("node2", "2", "4Gi"))
+		boundTo(t, cs, "early")
+	})
 
 	t.Run("Bound", func(t *testing.T) {
 		create(pod("web"))

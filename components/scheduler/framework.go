@@ -35,6 +35,7 @@ const (
 
 var codeNames = [...]string{"Success", "Unschedulable", "UnschedulableAndUnresolvable", "Error", "Skip"}
 
+// String names the code.
 func (c Code) String() string {
 	if int(c) < len(codeNames) {
 		return codeNames[c]

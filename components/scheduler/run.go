@@ -47,6 +47,9 @@ type state struct {
 	recorder record.EventRecorder
 	bindings sync.WaitGroup
 	bindSlot chan struct{} // one per binding under way
+	// loopMu is held by the scheduling loop: one loop at a time, even when
+	// leadership is lost and won again quickly.
+	loopMu sync.Mutex
 
 	mu       sync.Mutex
 	phase    string // what the scheduler is doing, for Health
@@ -125,7 +128,7 @@ func (s *state) health() (bool, string) {
 	if !leading && s.cfg.LeaderElect {
 		return true, fmt.Sprintf("standby for pods of schedulerName %s: Lease kube-system/%s is held by %q", s.cfg.SchedulerName, s.cfg.SchedulerName, leader)
 	}
-	return true, fmt.Sprintf("scheduling pods of schedulerName %s: %d nodes, %d pods bound; queue %d active, %d backoff, %d unschedulable; %d bound, %d failed attempts",
+	return true, fmt.Sprintf("scheduling pods of schedulerName %s: %d nodes, %d pods on them; queue %d active, %d backoff, %d unschedulable; %d bindings, %d failed attempts",
 		s.cfg.SchedulerName, nodes, pods, active, backoff, unsched, bound, failures)
 }
 
@@ -213,7 +216,13 @@ func (s *state) run(ctx context.Context) error {
 	s.mu.Unlock()
 	go s.queue.Run(ctx)
 	defer s.queue.Close()
-	defer s.bindings.Wait()
+	defer func() {
+		// The loop has ended (it holds loopMu while it runs), so no
+		// binding starts any more: wait for those under way.
+		s.loopMu.Lock()
+		s.loopMu.Unlock()
+		s.bindings.Wait()
+	}()
 
 	if !s.cfg.LeaderElect {
 		s.mu.Lock()
@@ -281,6 +290,8 @@ func (s *state) elect(ctx context.Context) error {
 
 // loop schedules pods one at a time until ctx ends.
 func (s *state) loop(ctx context.Context) {
+	s.loopMu.Lock()
+	defer s.loopMu.Unlock()
 	for {
 		qp, err := s.queue.Pop(ctx)
 		if err != nil {
@@ -370,6 +381,13 @@ func (s *state) scheduleOne(ctx context.Context, qp *QueuedPod) {
 			s.fail(ctx, qp, corev1.PodReasonUnschedulable, fitErr.Error(), nominated)
 			return
 		}
+		if errors.Is(err, ErrNoNodesAvailable) {
+			// Not an error: the pod waits, unschedulable, for any change
+			// (a node joining), as kube-scheduler's does.
+			qp.UnschedulablePlugins = map[string]bool{"(no nodes)": true}
+			s.fail(ctx, qp, corev1.PodReasonUnschedulable, err.Error(), "")
+			return
+		}
 		qp.UnschedulablePlugins = nil
 		s.fail(ctx, qp, corev1.PodReasonSchedulerError, err.Error(), "")
 		return
@@ -401,6 +419,11 @@ func (s *state) scheduleOne(ctx context.Context, qp *QueuedPod) {
 	}()
 }
 
+// RequestTimeout bounds each write the scheduler makes (a binding, a
+// status, a deletion): a request stuck on a dead connection must not hold
+// a binding slot, or the loop, forever.
+const RequestTimeout = 30 * time.Second
+
 // MaxBindingsInFlight bounds the bindings under way at once. The
 // scheduling loop is much faster than the apiserver's writes; without a
 // bound it would start thousands of requests at once when many pods wait.
@@ -409,7 +432,9 @@ const MaxBindingsInFlight = 64
 // bind is the Bind step (DefaultBinder): POST pods/<name>/binding.
 func (s *state) bind(ctx context.Context, qp *QueuedPod, assumed *corev1.Pod, result Result, took time.Duration) {
 	pod := qp.Pod
-	err := s.cs.CoreV1().Pods(pod.Namespace).Bind(ctx, &corev1.Binding{
+	rctx, cancel := context.WithTimeout(ctx, RequestTimeout)
+	defer cancel()
+	err := s.cs.CoreV1().Pods(pod.Namespace).Bind(rctx, &corev1.Binding{
 		ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
 		Target:     corev1.ObjectReference{Kind: "Node", Name: result.Node},
 	}, metav1.CreateOptions{})
@@ -467,9 +492,11 @@ func (s *state) fail(ctx context.Context, qp *QueuedPod, reason, msg, nominated 
 		if !changed || p.Spec.NodeName != "" {
 			return nil
 		}
-		_, err := s.cs.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+		rctx, cancel := context.WithTimeout(ctx, RequestTimeout)
+		defer cancel()
+		_, err := s.cs.CoreV1().Pods(p.Namespace).UpdateStatus(rctx, p, metav1.UpdateOptions{})
 		if apierrors.IsConflict(err) {
-			if fresh, gerr := s.cs.CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{}); gerr == nil && fresh.UID == pod.UID {
+			if fresh, gerr := s.cs.CoreV1().Pods(p.Namespace).Get(rctx, p.Name, metav1.GetOptions{}); gerr == nil && fresh.UID == pod.UID {
 				cur = fresh
 			}
 		}
@@ -508,6 +535,8 @@ func setPodCondition(st *corev1.PodStatus, c corev1.PodCondition, now time.Time)
 // condition, a Preempted event, and is deleted (gracefully: its kubelet
 // stops it).
 func (s *state) preempt(ctx context.Context, pod *corev1.Pod, p *Preemption) {
+	ctx, cancel := context.WithTimeout(ctx, RequestTimeout)
+	defer cancel()
 	for _, v := range p.Victims {
 		s.recorder.Eventf(v, corev1.EventTypeNormal, "Preempted", "Preempted by pod %s on node %s", pod.UID, p.Node)
 		victim := v.DeepCopy()
