@@ -123,7 +123,10 @@
 // renews it every 2 s; the others watch it and take over when it has not
 // been renewed for 15 s. The component uses its machine's name as its
 // identity, so that a scheduler the agent restarts after a crash takes the
-// Lease back at once.
+// Lease back at once. A Lease is not a lock: a leader that was frozen
+// (SIGSTOP, a long GC pause, a VM suspended) still believes it leads when
+// it wakes, until its next renewal fails, at most the renew deadline
+// (10 s) later. Kubernetes has the same window.
 //
 // # Using the component
 //

@@ -171,6 +171,9 @@ func ConfigFrom(s plugins.Settings) (Config, error) {
 // validate checks what one field cannot check alone.
 func (c Config) validate() error {
 	if c.LeaderElect {
+		if c.Identity == "" {
+			return errors.New("scheduler: leader election needs an identity (Config.Identity)")
+		}
 		if c.LeaseDuration <= c.RenewDeadline {
 			return fmt.Errorf("scheduler: leader-elect-lease-duration (%v) must be longer than leader-elect-renew-deadline (%v)", c.LeaseDuration, c.RenewDeadline)
 		}
