@@ -167,14 +167,19 @@ func scaleTo(b *testing.B, cs kubernetes.Interface, name string, n int32) {
 
 func waitGone(b *testing.B, cs kubernetes.Interface) {
 	deadline := time.Now().Add(3 * time.Minute)
+	left, lastErr := -1, error(nil)
 	for time.Now().Before(deadline) {
 		list, err := cs.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{LabelSelector: "bench=scale"})
 		if err == nil && len(list.Items) == 0 {
 			return
 		}
-		time.Sleep(200 * time.Millisecond)
+		if err == nil {
+			left = len(list.Items)
+		}
+		lastErr = err
+		time.Sleep(200 * time.Millisecond) // polling, with the deadline above
 	}
-	b.Fatal("pods still there 3 minutes after scaling to 0")
+	b.Fatalf("pods still there 3 minutes after scaling to 0: last seen %d pods (last error: %v)", left, lastErr)
 }
 
 func podReady(pod *corev1.Pod) bool {
