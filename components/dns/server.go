@@ -41,12 +41,14 @@ func (h *handler) ServeDNS(w miekg.ResponseWriter, req *miekg.Msg) {
 		}
 	}
 	m.Truncate(size)
-	w.WriteMsg(m)
 	var qtype uint16
 	if len(req.Question) == 1 {
 		qtype = req.Question[0].Qtype
 	}
+	// Counted before the answer leaves: a client that has its answer
+	// finds it in /metrics.
 	h.metrics.observe(tcp, qtype, m.Rcode, time.Since(start))
+	w.WriteMsg(m)
 }
 
 // reply follows Reply's steps.
