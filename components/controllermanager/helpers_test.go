@@ -8,14 +8,14 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/kubernetes/scheme"
 	core "k8s.io/client-go/testing"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 )
 
@@ -68,29 +68,19 @@ func newFixture(t *testing.T, objects ...runtime.Object) *fixture {
 func (f *fixture) load(objects ...runtime.Object) {
 	f.t.Helper()
 	for _, obj := range objects {
-		var inf cache.SharedIndexInformer
-		switch obj.(type) {
-		case *corev1.Pod:
-			inf = f.factory.Core().V1().Pods().Informer()
-		case *appsv1.ReplicaSet:
-			inf = f.factory.Apps().V1().ReplicaSets().Informer()
-		case *corev1.ReplicationController:
-			inf = f.factory.Core().V1().ReplicationControllers().Informer()
-		case *corev1.Service:
-			inf = f.factory.Core().V1().Services().Informer()
-		case *corev1.Endpoints:
-			inf = f.factory.Core().V1().Endpoints().Informer()
-		case *corev1.Namespace:
-			inf = f.factory.Core().V1().Namespaces().Informer()
-		case *corev1.ServiceAccount:
-			inf = f.factory.Core().V1().ServiceAccounts().Informer()
-		case *corev1.ConfigMap:
-			inf = f.factory.Core().V1().ConfigMaps().Informer()
-		case *discoveryv1.EndpointSlice:
-			inf = f.factory.Discovery().V1().EndpointSlices().Informer()
-		default:
-			f.t.Fatalf("load: no informer for %T", obj)
+		// The informer of the object's resource, found by its kind
+		// (*appsv1.Deployment → apps/v1 deployments), so that any typed
+		// object can be loaded.
+		kinds, _, err := scheme.Scheme.ObjectKinds(obj)
+		if err != nil {
+			f.t.Fatalf("load: %T: %v", obj, err)
 		}
+		gvr, _ := meta.UnsafeGuessKindToResource(kinds[0])
+		generic, err := f.factory.ForResource(gvr)
+		if err != nil {
+			f.t.Fatalf("load: no informer for %T: %v", obj, err)
+		}
+		inf := generic.Informer()
 		if err := inf.GetIndexer().Add(obj); err != nil {
 			f.t.Fatal(err)
 		}

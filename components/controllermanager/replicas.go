@@ -384,7 +384,7 @@ func (m *replicaManager) manageReplicas(ctx context.Context, key string, rs *app
 }
 
 func (m *replicaManager) createPod(ctx context.Context, rs *appsv1.ReplicaSet, orig runtime.Object) error {
-	pod, err := m.client.CoreV1().Pods(rs.Namespace).Create(ctx, podFromTemplate(rs, m.kind), metav1.CreateOptions{})
+	pod, err := m.client.CoreV1().Pods(rs.Namespace).Create(ctx, podFromTemplate(&rs.Spec.Template, rs, m.kind, rs.Name+"-"), metav1.CreateOptions{})
 	switch {
 	case err == nil:
 		m.recorder.Eventf(orig, corev1.EventTypeNormal, "SuccessfulCreate", "Created pod: %s", pod.Name)
@@ -502,19 +502,20 @@ func releasePatch(rs *appsv1.ReplicaSet, pod *corev1.Pod) []byte {
 	return data
 }
 
-// podFromTemplate is a new pod for rs: its template, named "<rs name>-"
-// plus a random suffix the apiserver adds (generateName), with rs as its
-// controller. blockOwnerDeletion: a foreground deletion of rs waits for it.
-func podFromTemplate(rs *appsv1.ReplicaSet, kind schema.GroupVersionKind) *corev1.Pod {
-	t := rs.Spec.Template
+// podFromTemplate is a new pod made from a workload's pod template, named
+// "<generateName>" plus a random suffix the apiserver adds, with owner as
+// its controller (kind is the owner's kind). blockOwnerDeletion: a
+// foreground deletion of the owner waits for it. Every workload controller
+// (ReplicaSet, DaemonSet, StatefulSet, Job) makes its pods here.
+func podFromTemplate(t *corev1.PodTemplateSpec, owner metav1.Object, kind schema.GroupVersionKind, generateName string) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
-			GenerateName:    rs.Name + "-",
-			Namespace:       rs.Namespace,
+			GenerateName:    generateName,
+			Namespace:       owner.GetNamespace(),
 			Labels:          maps.Clone(t.Labels),
 			Annotations:     maps.Clone(t.Annotations),
 			Finalizers:      slices.Clone(t.Finalizers),
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(rs, kind)},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(owner, kind)},
 		},
 		Spec: *t.Spec.DeepCopy(),
 	}
