@@ -148,7 +148,7 @@ func (l *Local) Create(ctx context.Context, n Network) ([]Machine, error) {
 // checkFree returns an error wrapping ErrExists if anything of cluster
 // n.Cluster exists, or if a link of the host has an address inside n.CIDR.
 func checkFree(n Network) error {
-	names, err := listNetns(n.Cluster + "-")
+	names, err := ListNetns(n.Cluster + "-")
 	if err != nil {
 		return err
 	}
@@ -199,7 +199,7 @@ func build(ctx context.Context, n Network) error {
 	if err := step("lan"); err != nil {
 		return err
 	}
-	lan, err := newNamedNetns(lanNamespace(n.Cluster), nil)
+	lan, err := NewNamedNetns(lanNamespace(n.Cluster), nil)
 	if err != nil {
 		return err
 	}
@@ -250,7 +250,7 @@ func build(ctx context.Context, n Network) error {
 // (index brIndex in the LAN handle lanH).
 func buildMachine(lanH *netlink.Handle, brIndex int, n Network, m Spec) error {
 	name := LocalNamespace(n.Cluster, m.Name)
-	ns, err := newNamedNetns(name, func() error { return writeSysctl("net/ipv4/ip_forward", "1") })
+	ns, err := NewNamedNetns(name, func() error { return WriteSysctl("net/ipv4/ip_forward", "1") })
 	if err != nil {
 		return err
 	}
@@ -349,7 +349,7 @@ func (l *Local) Open(ctx context.Context, n Network) ([]Machine, error) {
 		names = append(names, LocalNamespace(n.Cluster, m.Name))
 	}
 	for _, name := range names {
-		if !isNetns(netnsPath(name)) {
+		if !IsNetns(NetnsPath(name)) {
 			return nil, fmt.Errorf("machine: cluster %q: network namespace %s does not exist (create the cluster first): %w", n.Cluster, name, ErrNotFound)
 		}
 	}
@@ -367,7 +367,7 @@ func (l *Local) Destroy(ctx context.Context, n Network) error {
 	if err := validateCluster(n.Cluster); err != nil {
 		return err
 	}
-	names, err := listNetns(n.Cluster + "-")
+	names, err := ListNetns(n.Cluster + "-")
 	if err != nil {
 		return err
 	}
@@ -393,7 +393,7 @@ func (l *Local) Destroy(ctx context.Context, n Network) error {
 	}
 	slices.SortStableFunc(names, func(a, b string) int { return rank(a) - rank(b) })
 	for _, name := range names {
-		errs = append(errs, deleteNamedNetns(name))
+		errs = append(errs, DeleteNamedNetns(name))
 	}
 	return errors.Join(errs...)
 }
@@ -424,16 +424,16 @@ func (l *Local) Leftovers(ctx context.Context, n Network) ([]string, error) {
 	if err := validateCluster(n.Cluster); err != nil {
 		return nil, err
 	}
-	names, err := listNetns(n.Cluster + "-")
+	names, err := ListNetns(n.Cluster + "-")
 	if err != nil {
 		return nil, err
 	}
 	var lines []string
 	for _, name := range names {
-		if isNetns(netnsPath(name)) {
-			lines = append(lines, fmt.Sprintf("network namespace %s (%s)", name, netnsPath(name)))
+		if IsNetns(NetnsPath(name)) {
+			lines = append(lines, fmt.Sprintf("network namespace %s (%s)", name, NetnsPath(name)))
 		} else {
-			lines = append(lines, fmt.Sprintf("stale file %s (no namespace mounted on it)", netnsPath(name)))
+			lines = append(lines, fmt.Sprintf("stale file %s (no namespace mounted on it)", NetnsPath(name)))
 		}
 	}
 	err = withHostHandle(func(h *netlink.Handle) error {

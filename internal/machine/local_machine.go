@@ -35,7 +35,7 @@ func (m *localMachine) netns() string { return LocalNamespace(m.net.Cluster, m.s
 // filesystem from everything the command starts; see MACHINES-AND-NETWORK.md,
 // "Starting a process on a machine".)
 func (m *localMachine) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, "nsenter", append([]string{"--net=" + netnsPath(m.netns()), "--", name}, args...)...)
+	return exec.CommandContext(ctx, "nsenter", append([]string{"--net=" + NetnsPath(m.netns()), "--", name}, args...)...)
 }
 
 // Spawn starts argv from a thread inside the machine's namespace: the child
@@ -100,10 +100,10 @@ func (m *localMachine) Dial(ctx context.Context, network, address string) (net.C
 
 // namespaces returns the IDs of the machine's namespace and of its pods'.
 func (m *localMachine) namespaces() (map[nsID]string, error) {
-	if !isNetns(netnsPath(m.netns())) {
+	if !IsNetns(NetnsPath(m.netns())) {
 		return nil, fmt.Errorf("machine %s: network namespace %s: %w", m.spec.Name, m.netns(), ErrNotFound)
 	}
-	pods, err := listNetns(m.netns() + "-")
+	pods, err := ListNetns(m.netns() + "-")
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +169,7 @@ func (m *localMachine) PowerOn(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("machine %s: power on: %w", m.spec.Name, err)
 	}
-	if err := inNamedNetns(m.netns(), func() error { return writeSysctl("net/ipv4/ip_forward", "1") }); err != nil {
+	if err := inNamedNetns(m.netns(), func() error { return WriteSysctl("net/ipv4/ip_forward", "1") }); err != nil {
 		return fmt.Errorf("machine %s: power on: %w", m.spec.Name, err)
 	}
 	err = withNamedHandle(lanNamespace(m.net.Cluster), func(h *netlink.Handle) error {

@@ -1,6 +1,8 @@
 package machine
 
-// Helpers for Linux network namespaces, used by the local backend.
+// Helpers for Linux network namespaces, used by the local backend and by
+// the kubelet's pod network (components/kubelet/podnet), which makes a
+// named namespace per pod the same way.
 //
 // The one rule they all keep: a Go program moves a *thread*, not a process,
 // into a network namespace (setns(2) acts on the calling thread). So every
@@ -33,13 +35,13 @@ import (
 // every name carries the cluster's prefix.
 const netnsDir = "/run/netns"
 
-// netnsPath returns the file that names the namespace name.
-func netnsPath(name string) string { return filepath.Join(netnsDir, name) }
+// NetnsPath returns the file that names the namespace name.
+func NetnsPath(name string) string { return filepath.Join(netnsDir, name) }
 
-// inNetns runs fn on an OS thread that has joined the network namespace ns,
+// InNetns runs fn on an OS thread that has joined the network namespace ns,
 // then moves the thread back. fn must not start goroutines that need to be in
 // ns: only the calling thread is there.
-func inNetns(ns netns.NsHandle, fn func() error) error {
+func InNetns(ns netns.NsHandle, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -74,25 +76,25 @@ func inNamedNetns(name string, fn func() error) error {
 		return err
 	}
 	defer ns.Close()
-	return inNetns(ns, fn)
+	return InNetns(ns, fn)
 }
 
 // openNetns opens the namespace called name. The caller closes the handle.
 // It wraps ErrNotFound when there is no such namespace.
 func openNetns(name string) (netns.NsHandle, error) {
-	if !isNetns(netnsPath(name)) {
-		return netns.None(), fmt.Errorf("machine: network namespace %s (%s): %w", name, netnsPath(name), ErrNotFound)
+	if !IsNetns(NetnsPath(name)) {
+		return netns.None(), fmt.Errorf("machine: network namespace %s (%s): %w", name, NetnsPath(name), ErrNotFound)
 	}
-	ns, err := netns.GetFromPath(netnsPath(name))
+	ns, err := netns.GetFromPath(NetnsPath(name))
 	if err != nil {
 		return netns.None(), fmt.Errorf("machine: opening network namespace %s: %w", name, err)
 	}
 	return ns, nil
 }
 
-// isNetns reports whether path is a live namespace: a network namespace file
+// IsNetns reports whether path is a live namespace: a network namespace file
 // is bind-mounted on it (a stale empty file left by a crash is not).
-func isNetns(path string) bool {
+func IsNetns(path string) bool {
 	var st unix.Statfs_t
 	return unix.Statfs(path, &st) == nil && st.Type == unix.NSFS_MAGIC
 }
@@ -111,7 +113,7 @@ func hostNetns() (netns.NsHandle, error) {
 // in ns: every request on it acts on ns, from any thread. The caller closes it.
 func routeHandle(ns netns.NsHandle) (*netlink.Handle, error) {
 	var h *netlink.Handle
-	err := inNetns(ns, func() error {
+	err := InNetns(ns, func() error {
 		var err error
 		h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
 		return err
@@ -137,16 +139,16 @@ func withNamedHandle(name string, fn func(h *netlink.Handle) error) error {
 	return fn(h)
 }
 
-// newNamedNetns creates the network namespace name (the file
+// NewNamedNetns creates the network namespace name (the file
 // netnsDir/name) and runs setup on a thread inside it, e.g. to write its
 // sysctls. It returns a handle on the namespace, which the caller closes.
 // It fails, wrapping ErrExists, if the name is taken, and leaves nothing
 // behind when it fails.
-func newNamedNetns(name string, setup func() error) (netns.NsHandle, error) {
+func NewNamedNetns(name string, setup func() error) (netns.NsHandle, error) {
 	if err := EnsureNetnsDir(); err != nil {
 		return netns.None(), fmt.Errorf("machine: %w", err)
 	}
-	path := netnsPath(name)
+	path := NetnsPath(name)
 	// The name first: if it is taken we stop before making a namespace.
 	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
 	if errors.Is(err, os.ErrExist) {
@@ -202,17 +204,17 @@ func newNamedNetns(name string, setup func() error) (netns.NsHandle, error) {
 		}
 		return netns.None(), errors.Join(
 			fmt.Errorf("machine: creating network namespace %s: %w", name, r.err),
-			deleteNamedNetns(name))
+			DeleteNamedNetns(name))
 	}
 	return r.ns, nil
 }
 
-// deleteNamedNetns removes the name of a namespace: it unmounts and removes
+// DeleteNamedNetns removes the name of a namespace: it unmounts and removes
 // netnsDir/name. The kernel frees the namespace, with every link in it, when
 // nothing else uses it (no process, no open handle, no socket). Deleting a
 // name that does not exist is not an error.
-func deleteNamedNetns(name string) error {
-	path := netnsPath(name)
+func DeleteNamedNetns(name string) error {
+	path := NetnsPath(name)
 	err := unix.Unmount(path, unix.MNT_DETACH)
 	if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("machine: unmounting %s: %w", path, err) // EINVAL: not mounted
@@ -223,8 +225,8 @@ func deleteNamedNetns(name string) error {
 	return nil
 }
 
-// listNetns returns the names in netnsDir that start with prefix, sorted.
-func listNetns(prefix string) ([]string, error) {
+// ListNetns returns the names in netnsDir that start with prefix, sorted.
+func ListNetns(prefix string) ([]string, error) {
 	entries, err := os.ReadDir(netnsDir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -250,7 +252,7 @@ func netnsIDs(names []string) map[nsID]string {
 	ids := map[nsID]string{}
 	for _, name := range names {
 		var st unix.Stat_t
-		if isNetns(netnsPath(name)) && unix.Stat(netnsPath(name), &st) == nil {
+		if IsNetns(NetnsPath(name)) && unix.Stat(NetnsPath(name), &st) == nil {
 			ids[nsID{st.Dev, st.Ino}] = name
 		}
 	}
@@ -354,15 +356,22 @@ func comm(pid int) string {
 	return strings.TrimSpace(string(b))
 }
 
-// writeSysctl sets a sysctl of the calling thread's namespaces, e.g.
+// WriteSysctl sets a sysctl of the calling thread's namespaces, e.g.
 // "net/ipv4/ip_forward". The sysctls under /proc/sys/net belong to the
 // network namespace of the thread that opens the file, so call it from a
 // thread inside the namespace (see inNetns).
-func writeSysctl(name, value string) error {
+func WriteSysctl(name, value string) error {
 	if err := os.WriteFile("/proc/sys/"+name, []byte(value), 0); err != nil {
 		return fmt.Errorf("machine: setting sysctl %s=%s: %w", strings.ReplaceAll(name, "/", "."), value, err)
 	}
 	return nil
+}
+
+// ReadSysctl returns the value of a sysctl of the calling thread's
+// namespaces, like WriteSysctl.
+func ReadSysctl(name string) (string, error) {
+	b, err := os.ReadFile("/proc/sys/" + name)
+	return strings.TrimSpace(string(b)), err
 }
 
 // EnsureNetnsDir makes /run/netns a mount point of its own with shared

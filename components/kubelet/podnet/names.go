@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"regexp"
 	"strings"
 )
@@ -24,11 +23,6 @@ const (
 	// characters of the pod's UID, 12 in all (the kernel allows 15).
 	hostVethPrefix = "veth"
 )
-
-// netnsDir is where named network namespaces live (as with `ip netns`): a
-// namespace is kept alive by bind-mounting it on an empty file there. The
-// directory is shared by the whole host, hence the prefixes on every name.
-const netnsDir = "/run/netns"
 
 // shortIDLen is how many characters of a pod's UID go into its names.
 const shortIDLen = 8
@@ -77,9 +71,6 @@ func podNetNSPrefix(cluster, node string) string { return cluster + "-" + node +
 func podNetNSName(cluster, node, uid string) string {
 	return podNetNSPrefix(cluster, node) + shortID(uid)
 }
-
-// netnsPath returns the file that names namespace name.
-func netnsPath(name string) string { return filepath.Join(netnsDir, name) }
 
 // hostVethName returns the name of the node's end of a pod's veth, e.g.
 // "veth3f2a9c1d".

@@ -76,7 +76,7 @@ func newWorld(t testing.TB, nodes int) world {
 			ServiceCIDR: ipnet("10.96.0.0/12"),
 			NodeIP:      addr(10 + i).AsSlice(),
 			StateDir:    filepath.Join(stateDir, name, "podnet"),
-			NetNSPath:   netnsPath(machine.LocalNamespace(w.net.Cluster, name)),
+			NetNSPath:   machine.NetnsPath(machine.LocalNamespace(w.net.Cluster, name)),
 		})
 	}
 
@@ -166,7 +166,7 @@ func setup(t testing.TB, cfg Config, onThread bool) *Network {
 // withNetNS returns cfg with NetNSPath set to the node's namespace.
 func withNetNS(cfg Config) Config {
 	if cfg.NetNSPath == "" {
-		cfg.NetNSPath = netnsPath(machine.LocalNamespace(cfg.Cluster, cfg.Node))
+		cfg.NetNSPath = machine.NetnsPath(machine.LocalNamespace(cfg.Cluster, cfg.Node))
 	}
 	return cfg
 }
@@ -178,7 +178,7 @@ func inNetnsPath(path string, fn func() error) error {
 		return err
 	}
 	defer ns.Close()
-	return inNetns(ns, fn)
+	return machine.InNetns(ns, fn)
 }
 
 // nodeHandle returns a netlink handle in cfg's node, closed when t ends.
@@ -201,7 +201,7 @@ func nodeHandle(t testing.TB, cfg Config) *netlink.Handle {
 // cfg's node: pod namespaces, the bridge, veths, owned routes, records.
 func checkNothingLeft(t testing.TB, cfg Config) {
 	t.Helper()
-	names, err := listNetns(podNetNSPrefix(cfg.Cluster, cfg.Node))
+	names, err := machine.ListNetns(podNetNSPrefix(cfg.Cluster, cfg.Node))
 	if err != nil || len(names) > 0 {
 		t.Errorf("node %s: pod namespaces left: %q (%v)", cfg.Node, names, err)
 	}
@@ -375,7 +375,7 @@ func TestTwoNodes(t *testing.T) {
 		}
 		err = inNetnsPath(c2.NetNSPath, func() error {
 			for _, s := range []string{"net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables"} {
-				if v, err := readSysctl(s); err != nil || v != "1" {
+				if v, err := machine.ReadSysctl(s); err != nil || v != "1" {
 					return fmt.Errorf("%s = %q, %v; want 1", s, v, err)
 				}
 			}
@@ -404,8 +404,8 @@ func TestTwoNodes(t *testing.T) {
 				t.Errorf("%s: IP %s gateway %s interface %s; want %s, %s, eth0", c.pn.Pod.Name, c.pn.IP, c.pn.Gateway, c.pn.Interface, c.ip, c.gw)
 			}
 			wantNS := w.net.Cluster + "-" + c.nodeName + "-" + shortID(c.pn.Pod.UID)
-			if c.pn.NetNSName != wantNS || c.pn.NetNSPath != "/run/netns/"+wantNS || !isNetns(c.pn.NetNSPath) {
-				t.Errorf("%s: namespace %s at %s (live: %v), want %s", c.pn.Pod.Name, c.pn.NetNSName, c.pn.NetNSPath, isNetns(c.pn.NetNSPath), wantNS)
+			if c.pn.NetNSName != wantNS || c.pn.NetNSPath != "/run/netns/"+wantNS || !machine.IsNetns(c.pn.NetNSPath) {
+				t.Errorf("%s: namespace %s at %s (live: %v), want %s", c.pn.Pod.Name, c.pn.NetNSName, c.pn.NetNSPath, machine.IsNetns(c.pn.NetNSPath), wantNS)
 			}
 		}
 		host, err := h1.LinkByName(a1.HostVeth)
@@ -563,16 +563,16 @@ func TestTwoNodes(t *testing.T) {
 		ctx := context.Background()
 		// A stale file where a new pod's namespace goes (a crash, a reboot).
 		u := uid(t)
-		stale := netnsPath(podNetNSName(c2.Cluster, c2.Node, u))
+		stale := machine.NetnsPath(podNetNSName(c2.Cluster, c2.Node, u))
 		if err := os.WriteFile(stale, nil, 0o444); err != nil {
 			t.Fatal(err)
 		}
 		pn := addPod(t, n2, "stale", u)
-		if !isNetns(pn.NetNSPath) {
+		if !machine.IsNetns(pn.NetNSPath) {
 			t.Errorf("%s is not a namespace", pn.NetNSPath)
 		}
 		// The namespace of a known pod vanishes.
-		if err := deleteNamedNetns(pn.NetNSPath); err != nil {
+		if err := machine.DeleteNamedNetns(pn.NetNSName); err != nil {
 			t.Fatal(err)
 		}
 		again := addPod(t, n2, "stale", u)

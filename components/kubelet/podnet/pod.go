@@ -11,6 +11,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/tinykube/tinykube/internal/machine"
 )
 
 // ErrNameClash is wrapped by AddPod when another pod of the node has a
@@ -92,7 +94,7 @@ func (n *Network) podNet(r record) PodNet {
 	return PodNet{
 		Pod:       r.Pod,
 		NetNSName: name,
-		NetNSPath: netnsPath(name),
+		NetNSPath: machine.NetnsPath(name),
 		IP:        r.IP.AsSlice(),
 		Gateway:   gatewayOf(n.self.podCIDR).AsSlice(),
 		Interface: PodInterface,
@@ -107,13 +109,13 @@ func (n *Network) wirePod(ctx context.Context, pn PodNet) error {
 	// rebooted with /run on disk, or a crash between creating the file and
 	// mounting on it) is removed first.
 	var podNS netns.NsHandle
-	fresh := !isNetns(pn.NetNSPath)
+	fresh := !machine.IsNetns(pn.NetNSPath)
 	if fresh {
-		if err := deleteNamedNetns(pn.NetNSPath); err != nil {
+		if err := machine.DeleteNamedNetns(pn.NetNSName); err != nil {
 			return err
 		}
 		var err error
-		if podNS, err = newNamedNetns(pn.NetNSPath); err != nil {
+		if podNS, err = machine.NewNamedNetns(pn.NetNSName, nil); err != nil {
 			return err
 		}
 	} else {
@@ -337,7 +339,7 @@ func (n *Network) delPod(uid string) error {
 	} else if !errors.As(err, new(netlink.LinkNotFoundError)) {
 		errs = append(errs, fmt.Errorf("podnet: finding %s: %w", name, err))
 	}
-	errs = append(errs, deleteNamedNetns(netnsPath(podNetNSName(n.cfg.Cluster, n.cfg.Node, uid))))
+	errs = append(errs, machine.DeleteNamedNetns(podNetNSName(n.cfg.Cluster, n.cfg.Node, uid)))
 	if known {
 		if err := errors.Join(errs...); err != nil {
 			return err // keep the record, so that a retry finds the pod

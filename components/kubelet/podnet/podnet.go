@@ -11,6 +11,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/tinykube/tinykube/internal/machine"
 )
 
 // ErrClosed is returned by the methods of a Network after Close or
@@ -180,11 +182,11 @@ func (n *Network) setup() error {
 	}
 
 	// 1. Sysctls, on a thread inside the node.
-	err = inNetns(n.nodeNS, func() error {
-		if err := writeSysctl("net/ipv4/ip_forward", "1"); err != nil {
+	err = machine.InNetns(n.nodeNS, func() error {
+		if err := machine.WriteSysctl("net/ipv4/ip_forward", "1"); err != nil {
 			return err
 		}
-		if err := writeSysctl("net/bridge/bridge-nf-call-iptables", "1"); err != nil {
+		if err := machine.WriteSysctl("net/bridge/bridge-nf-call-iptables", "1"); err != nil {
 			return fmt.Errorf("%w (the br_netfilter kernel module is not loaded: run `modprobe br_netfilter` as root on the host)", err)
 		}
 		return nil
@@ -349,10 +351,10 @@ func (n *Network) Teardown() error {
 	for _, r := range n.ipam.records() {
 		errs = append(errs, n.delPod(r.Pod.UID))
 	}
-	names, err := listNetns(podNetNSPrefix(n.cfg.Cluster, n.cfg.Node))
+	names, err := machine.ListNetns(podNetNSPrefix(n.cfg.Cluster, n.cfg.Node))
 	errs = append(errs, err)
 	for _, name := range names {
-		errs = append(errs, deleteNamedNetns(netnsPath(name)))
+		errs = append(errs, machine.DeleteNamedNetns(name))
 	}
 	errs = append(errs, n.deleteBridge())
 	if have, err := n.ownedRoutes(); err != nil {

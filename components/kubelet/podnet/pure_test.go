@@ -34,9 +34,6 @@ func TestNames(t *testing.T) {
 	if got, want := podNetNSName("tk", "node1", uid), "tk-node1-3f2a9c1d"; got != want {
 		t.Errorf("podNetNSName = %q, want %q", got, want)
 	}
-	if got, want := netnsPath("tk-node1-3f2a9c1d"), "/run/netns/tk-node1-3f2a9c1d"; got != want {
-		t.Errorf("netnsPath = %q, want %q", got, want)
-	}
 	// Reference: the kernel's IFNAMSIZ is 16 with the NUL: 15 characters.
 	if got := hostVethName(uid); got != "veth3f2a9c1d" || len(got) > 15 {
 		t.Errorf("hostVethName = %q, want veth3f2a9c1d (at most 15 characters)", got)
