@@ -102,7 +102,7 @@
 // A network namespace belongs to a thread, not a process: setns(2) and
 // unshare(2) move only the calling thread, and Go moves goroutines between
 // threads at will. So this package switches namespaces only on a locked
-// thread that switches back (see netns.go), and mostly does not switch at
+// thread that switches back (see internal/machine/netns.go), and mostly does not switch at
 // all: a netlink socket works in the namespace it was opened in, from any
 // thread, so it keeps one socket per namespace (netlink.NewHandleAt).
 //
