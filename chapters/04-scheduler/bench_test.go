@@ -2,8 +2,6 @@ package chapter04
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,12 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/tinykube/tinykube/internal/cluster"
-	"github.com/tinykube/tinykube/internal/config"
-	"github.com/tinykube/tinykube/internal/machine"
-	"github.com/tinykube/tinykube/internal/machine/machinetest"
 	"github.com/tinykube/tinykube/internal/scenario"
 )
 
@@ -45,35 +39,8 @@ import (
 // and network, whose scheduler has the rate limits Kubernetes' scheduler
 // benchmarks give kube-scheduler (5000 requests/s; the default is 50).
 func benchCluster(b *testing.B) (*cluster.Cluster, kubernetes.Interface) {
-	machinetest.RequireNetns(b)
-	bin := scenario.BinDir(b)
-	suffix := make([]byte, 3)
-	rand.Read(suffix)
-	cfg := config.Default()
-	cfg.Name = "b" + hex.EncodeToString(suffix)
-	cfg.Chapter = 4
-	cfg.Machines = cfg.Machines[:1] // the master only
-	cfg.StateDir = filepath.Join(b.TempDir(), cfg.Name)
-	cfg.Network.MachineCIDR = fmt.Sprintf("10.252.%d.0/24", suffix[0])
-	cfg.Components = map[string]config.Component{"scheduler": {Settings: map[string]string{"kube-api-qps": "5000", "kube-api-burst": "5000"}}}
-	if err := cfg.Complete(); err != nil {
-		b.Fatal(err)
-	}
-	c := cluster.New(cfg, machine.NewLocal(), bin, nil)
-	b.Cleanup(func() { c.Down(context.Background()) })
-	if err := c.Up(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	rc, err := clientcmd.BuildConfigFromFlags("", cfg.AdminKubeconfig())
-	if err != nil {
-		b.Fatal(err)
-	}
-	rc.QPS, rc.Burst = 10000, 10000
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return c, cs
+	return scenario.StartCluster(b, 4, 0, 10000,
+		scenario.WithSettings("scheduler", map[string]string{"kube-api-qps": "5000", "kube-api-burst": "5000"}))
 }
 
 // simulatedNode is a Ready Node object with no kubelet behind it.

@@ -20,7 +20,9 @@ import (
 // network of its own (as scenarios get), and returns it with an admin
 // clientset allowed qps requests a second. The cluster is taken down when
 // the test ends. It needs network namespaces (root) and `make build`.
-func StartCluster(tb testing.TB, chapter, nodes int, qps float32) (*cluster.Cluster, kubernetes.Interface) {
+// Options change the configuration before it starts (a component's
+// settings, say: WithSettings).
+func StartCluster(tb testing.TB, chapter, nodes int, qps float32, options ...func(*config.Cluster)) (*cluster.Cluster, kubernetes.Interface) {
 	tb.Helper()
 	machinetest.RequireNetns(tb)
 	bin := BinDir(tb)
@@ -33,6 +35,9 @@ func StartCluster(tb testing.TB, chapter, nodes int, qps float32) (*cluster.Clus
 	}
 	cfg.StateDir = filepath.Join(tb.TempDir(), cfg.Name)
 	cfg.Network.MachineCIDR = randomCIDR()
+	for _, o := range options {
+		o(cfg)
+	}
 	if err := cfg.Complete(); err != nil {
 		tb.Fatal(err)
 	}
@@ -51,4 +56,22 @@ func StartCluster(tb testing.TB, chapter, nodes int, qps float32) (*cluster.Clus
 		tb.Fatal(err)
 	}
 	return c, cs
+}
+
+// WithSettings is a StartCluster option: settings for one component (its
+// kind, e.g. "scheduler"), merged over any it already has.
+func WithSettings(kind string, settings map[string]string) func(*config.Cluster) {
+	return func(cfg *config.Cluster) {
+		if cfg.Components == nil {
+			cfg.Components = map[string]config.Component{}
+		}
+		comp := cfg.Components[kind]
+		if comp.Settings == nil {
+			comp.Settings = map[string]string{}
+		}
+		for k, v := range settings {
+			comp.Settings[k] = v
+		}
+		cfg.Components[kind] = comp
+	}
 }
