@@ -10,7 +10,6 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -110,26 +109,19 @@ func (e *endpointsController) syncHandler(ctx context.Context, key string) error
 	if err != nil {
 		return nil
 	}
-	svc, err := e.services.Services(namespace).Get(name)
-	if apierrors.IsNotFound(err) {
+	svc, pods, selects, err := serviceAndPods(e.services, e.pods, namespace, name)
+	switch {
+	case err != nil:
+		return err
+	case svc == nil:
 		// The Service is gone: so are its endpoints.
 		err := e.client.CoreV1().Endpoints(namespace).Delete(ctx, name, metav1.DeleteOptions{})
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
 		return err
-	}
-	if err != nil {
-		return err
-	}
-	if svc.Spec.Selector == nil || svc.Spec.Type == corev1.ServiceTypeExternalName {
-		// No selector: the user writes the endpoints (a database outside
-		// the cluster, say). ExternalName: a DNS alias, no endpoints.
+	case !selects:
 		return nil
-	}
-	pods, err := e.pods.Pods(namespace).List(labels.SelectorFromValidatedSet(svc.Spec.Selector))
-	if err != nil {
-		return err
 	}
 	want := &corev1.Endpoints{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: endpointsLabels(svc)},

@@ -119,18 +119,10 @@ func (e *endpointSliceController) syncHandler(ctx context.Context, key string) e
 	if err != nil {
 		return nil
 	}
-	svc, err := e.services.Services(namespace).Get(name)
-	if apierrors.IsNotFound(err) {
-		return nil // its slices are owned by it: the garbage collector deletes them
-	}
-	if err != nil {
-		return err
-	}
-	if svc.Spec.Selector == nil || svc.Spec.Type == corev1.ServiceTypeExternalName {
-		return nil // slices for it, if any, are written by someone else
-	}
-	pods, err := e.pods.Pods(namespace).List(labels.SelectorFromValidatedSet(svc.Spec.Selector))
-	if err != nil {
+	svc, pods, selects, err := serviceAndPods(e.services, e.pods, namespace, name)
+	if err != nil || !selects {
+		// Gone: its slices are owned by it, the garbage collector deletes
+		// them. No selector: slices for it, if any, are someone else's.
 		return err
 	}
 	existing, err := e.slices.EndpointSlices(namespace).List(labels.SelectorFromSet(labels.Set{

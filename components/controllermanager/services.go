@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -43,6 +44,27 @@ func servicesForPod(services corelisters.ServiceLister, pod *corev1.Pod) []strin
 		}
 	}
 	return keys
+}
+
+// serviceAndPods reads the Service namespace/name and the pods its
+// selector matches, for both endpoint controllers. svc is nil when the
+// Service is gone. pods is nil, and selects false, for a Service whose
+// endpoints the controllers do not write: one without a selector (the user
+// writes them: a database outside the cluster, say) or an ExternalName
+// Service (a DNS alias, no endpoints).
+func serviceAndPods(services corelisters.ServiceLister, podLister corelisters.PodLister, namespace, name string) (svc *corev1.Service, pods []*corev1.Pod, selects bool, err error) {
+	svc, err = services.Services(namespace).Get(name)
+	if apierrors.IsNotFound(err) {
+		return nil, nil, false, nil
+	}
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if svc.Spec.Selector == nil || svc.Spec.Type == corev1.ServiceTypeExternalName {
+		return svc, nil, false, nil
+	}
+	pods, err = podLister.Pods(namespace).List(labels.SelectorFromValidatedSet(svc.Spec.Selector))
+	return svc, pods, err == nil, err
 }
 
 // podEndpointsChanged reports whether a pod update may change endpoints:
