@@ -9,7 +9,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -150,12 +149,9 @@ func (c Config) options() Options {
 
 // Server is the reference DNS component.
 type Server struct {
-	mu      sync.Mutex
-	started bool
-	cancel  context.CancelFunc
-	done    chan struct{}
-	health  string
-	healthy bool
+	// The life cycle: Stop, Health (healthy once the server answers from
+	// a synced snapshot) and SetHealth come from plugins.Background.
+	plugins.Background
 
 	// NewClient makes the apiserver client from the configuration; tests
 	// replace it with a fake clientset. Set it before Start.
@@ -186,59 +182,16 @@ func (s *Server) Identify(context.Context) (plugins.Identity, error) {
 
 // Start reads the settings and starts serving in the background.
 func (s *Server) Start(_ context.Context, set plugins.Settings) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.started {
+	if s.Started() {
 		return plugins.ErrAlreadyStarted
 	}
 	cfg, err := ConfigFrom(set)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.started, s.cancel, s.done, s.health = true, cancel, make(chan struct{}), "starting"
-	go func() {
-		defer close(s.done)
-		if err := s.run(ctx, cfg); err != nil && ctx.Err() == nil {
-			s.setHealth(false, err.Error())
-			fmt.Fprintf(os.Stderr, "dns: %v\n", err)
-		}
-	}()
-	return nil
-}
-
-func (s *Server) setHealth(ok bool, msg string) {
-	s.mu.Lock()
-	s.healthy, s.health = ok, msg
-	s.mu.Unlock()
-}
-
-// Health is healthy once the server answers from a synced snapshot.
-func (s *Server) Health(context.Context) (plugins.Health, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.started {
-		return plugins.Health{}, plugins.ErrNotStarted
-	}
-	return plugins.Health{Healthy: s.healthy, Message: s.health}, nil
-}
-
-// Stop stops serving and releases the ports. The kube-dns Service and its
-// slice stay: a DNS server that restarts is back on the same address.
-func (s *Server) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	cancel, done := s.cancel, s.done
-	s.mu.Unlock()
-	if cancel == nil {
-		return nil
-	}
-	cancel()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	// Stop stops serving and releases the ports. The kube-dns Service and
+	// its slice stay: a DNS server that restarts is back on the same address.
+	return s.Go("dns", func(ctx context.Context) error { return s.run(ctx, cfg) })
 }
 
 // registerKey is the one key of the registration queue.
@@ -264,7 +217,7 @@ func (s *Server) run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer web.shutdown(context.Background())
-	s.setHealth(false, fmt.Sprintf("listening on %s, waiting for the first sync with the apiserver", servers.addr))
+	s.SetHealth(false, fmt.Sprintf("listening on %s, waiting for the first sync with the apiserver", servers.addr))
 
 	// Informers on Services, EndpointSlices and pods. Their handlers only
 	// say "something changed"; the builder makes a whole new snapshot.
@@ -314,7 +267,7 @@ func (s *Server) run(ctx context.Context, cfg Config) error {
 	}
 	h.snapshot.Store(snap)
 	summary := fmt.Sprintf("serving %s on %s (udp, tcp)", cfg.Domain, servers.addr)
-	s.setHealth(true, summary)
+	s.SetHealth(true, summary)
 	if s.Ready != nil {
 		s.Ready(servers.addr)
 	}
@@ -357,11 +310,11 @@ func (s *Server) run(ctx context.Context, cfg Config) error {
 		if err != nil && ctx.Err() == nil {
 			// Requeue with backoff: the apiserver may be busy, or the
 			// user may fix what the message says.
-			s.setHealth(true, summary+"; kube-dns: "+err.Error())
+			s.SetHealth(true, summary+"; kube-dns: "+err.Error())
 			fmt.Fprintf(os.Stderr, "dns: kube-dns: %v\n", err)
 			queue.AddRateLimited(key)
 		} else {
-			s.setHealth(true, summary+"; "+note)
+			s.SetHealth(true, summary+"; "+note)
 			queue.Forget(key)
 		}
 		queue.Done(key)

@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -121,12 +121,10 @@ func ConfigFrom(s plugins.Settings) (Config, error) {
 
 // KubeProxy is the reference kube-proxy component.
 type KubeProxy struct {
-	mu      sync.Mutex
-	started bool
-	cancel  context.CancelFunc
-	done    chan struct{}
-	proxier *Proxier
-	health  string // why not healthy yet, before the first sync
+	// The life cycle (Stop; SetHealth before the proxier exists) comes
+	// from plugins.Background.
+	plugins.Background
+	proxier atomic.Pointer[Proxier]
 }
 
 var _ plugins.Component = (*KubeProxy)(nil)
@@ -142,9 +140,7 @@ func (k *KubeProxy) Identify(context.Context) (plugins.Identity, error) {
 // Start checks the settings and that iptables is there, then watches the
 // apiserver and syncs the rules in the background.
 func (k *KubeProxy) Start(_ context.Context, s plugins.Settings) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.started {
+	if k.Started() {
 		return plugins.ErrAlreadyStarted
 	}
 	cfg, err := ConfigFrom(s)
@@ -154,40 +150,23 @@ func (k *KubeProxy) Start(_ context.Context, s plugins.Settings) error {
 	if _, err := lookPath("iptables-restore"); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	k.started, k.cancel, k.done, k.health = true, cancel, make(chan struct{}), "starting"
-	go func() {
-		defer close(k.done)
-		if err := k.run(ctx, cfg); err != nil && ctx.Err() == nil {
-			k.setHealth(err.Error())
-			logf("%v", err)
-		}
-	}()
-	return nil
+	// Stop stops syncing and, unless cleanup-on-stop is false, removes
+	// kube-proxy's rules from the node (run does, as it returns).
+	return k.Go("kube-proxy", func(ctx context.Context) error { return k.run(ctx, cfg) })
 }
 
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "kube-proxy: "+format+"\n", args...)
 }
 
-func (k *KubeProxy) setHealth(msg string) {
-	k.mu.Lock()
-	k.health = msg
-	k.mu.Unlock()
-}
-
 // Health is healthy once the rules have been synced, and stays so while
 // syncs succeed; the message is the last sync's summary.
-func (k *KubeProxy) Health(context.Context) (plugins.Health, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if !k.started {
-		return plugins.Health{}, plugins.ErrNotStarted
+func (k *KubeProxy) Health(ctx context.Context) (plugins.Health, error) {
+	p := k.proxier.Load()
+	if p == nil || k.Err() != nil {
+		return k.Background.Health(ctx) // not started, starting, or failed
 	}
-	if k.proxier == nil {
-		return plugins.Health{Message: k.health}, nil
-	}
-	last, err, summary, _ := k.proxier.Status()
+	last, err, summary, _ := p.Status()
 	switch {
 	case last.IsZero() && err == nil:
 		return plugins.Health{Message: "waiting for the first sync"}, nil
@@ -195,24 +174,6 @@ func (k *KubeProxy) Health(context.Context) (plugins.Health, error) {
 		return plugins.Health{Message: "last sync failed: " + err.Error()}, nil
 	}
 	return plugins.Health{Healthy: true, Message: summary}, nil
-}
-
-// Stop stops syncing and, unless cleanup-on-stop is false, removes
-// kube-proxy's rules from the node, before ctx's deadline.
-func (k *KubeProxy) Stop(ctx context.Context) error {
-	k.mu.Lock()
-	cancel, done := k.cancel, k.done
-	k.mu.Unlock()
-	if cancel == nil {
-		return nil
-	}
-	cancel()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // run is a started kube-proxy's life.
@@ -306,7 +267,7 @@ func (k *KubeProxy) run(ctx context.Context, cfg Config) error {
 		}
 	}
 
-	k.setHealth("waiting for Services and EndpointSlices from the apiserver")
+	k.SetHealth(false, "waiting for Services and EndpointSlices from the apiserver")
 	proxied.Start(ctx.Done())
 	all.Start(ctx.Done())
 	for _, ok := range proxied.WaitForCacheSync(ctx.Done()) {
@@ -315,9 +276,7 @@ func (k *KubeProxy) run(ctx context.Context, cfg Config) error {
 		}
 	}
 	all.WaitForCacheSync(ctx.Done())
-	k.mu.Lock()
-	k.proxier = p
-	k.mu.Unlock()
+	k.proxier.Store(p)
 	logf("node %s (%s), pods %s: syncing after changes (at most every %v) and every %v", cfg.NodeName, cfg.NodeIP, cfg.ClusterCIDR, cfg.MinSyncPeriod, cfg.SyncPeriod)
 	if lb != nil {
 		go lb.run(ctx)

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -192,12 +192,10 @@ func (c Config) validate() error {
 
 // Scheduler is the reference scheduler component.
 type Scheduler struct {
-	mu      sync.Mutex
-	started bool
-	cancel  context.CancelFunc
-	done    chan struct{}
-	state   *state // the running scheduler, for Health
-	failed  string // why Run ended, if it did
+	// The life cycle (Stop, and why the scheduler ended) comes from
+	// plugins.Background.
+	plugins.Background
+	state atomic.Pointer[state] // the running scheduler, for Health
 }
 
 var _ plugins.Component = (*Scheduler)(nil)
@@ -211,10 +209,10 @@ func (s *Scheduler) Identify(context.Context) (plugins.Identity, error) {
 }
 
 // Start reads the settings and starts scheduling in the background.
+// Stop stops scheduling, lets bindings under way finish and gives the
+// Lease up, before its context's deadline.
 func (s *Scheduler) Start(_ context.Context, settings plugins.Settings) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.started {
+	if s.Started() {
 		return plugins.ErrAlreadyStarted
 	}
 	cfg, err := ConfigFrom(settings)
@@ -225,52 +223,21 @@ func (s *Scheduler) Start(_ context.Context, settings plugins.Settings) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.started, s.cancel, s.done, s.state = true, cancel, make(chan struct{}), st
-	go func() {
-		defer close(s.done)
-		if err := st.run(ctx); err != nil && ctx.Err() == nil {
-			fmt.Fprintf(os.Stderr, "scheduler: %v\n", err)
-			s.mu.Lock()
-			s.failed = err.Error()
-			s.mu.Unlock()
-		}
-	}()
-	return nil
+	s.state.Store(st)
+	return s.Go("scheduler", st.run)
 }
 
 // Health is healthy once the caches are synced, whether this scheduler
 // leads or stands by.
-func (s *Scheduler) Health(context.Context) (plugins.Health, error) {
-	s.mu.Lock()
-	started, st, failed := s.started, s.state, s.failed
-	s.mu.Unlock()
-	if !started {
+func (s *Scheduler) Health(ctx context.Context) (plugins.Health, error) {
+	if !s.Started() {
 		return plugins.Health{}, plugins.ErrNotStarted
 	}
-	if failed != "" {
-		return plugins.Health{Message: "stopped: " + failed}, nil
+	if err := s.Err(); err != nil {
+		return plugins.Health{Message: "stopped: " + err.Error()}, nil
 	}
-	ok, msg := st.health()
+	ok, msg := s.state.Load().health()
 	return plugins.Health{Healthy: ok, Message: msg}, nil
-}
-
-// Stop stops scheduling, lets bindings under way finish and gives the
-// Lease up, before ctx's deadline.
-func (s *Scheduler) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	cancel, done := s.cancel, s.done
-	s.mu.Unlock()
-	if cancel == nil {
-		return nil
-	}
-	cancel()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Run runs a scheduler with cfg until ctx ends: what a program of its own
