@@ -196,3 +196,115 @@ func median(ds []time.Duration) float64 {
 	slices.Sort(s)
 	return s[len(s)/2].Seconds()
 }
+
+// The node loss figure (issue 6): node1's machine is powered off under an
+// RC of 4 pods spread over node1 and node2; time until node1 is NotReady,
+// and until 4 pods are Running and Ready on node2 (the evicted ones stay
+// Terminating: their kubelet is gone). Timings as in the scenario
+// node_loss.txtar: node-monitor-grace-period 10s, node-monitor-period 2s,
+// tolerationSeconds 5 (the kubelets renew their Lease every 2.5 s).
+// The goal is grace + toleration + 5 s = 20 s. Run as root:
+//
+//	go test -run '^$' -bench NodeLoss -benchtime 3x ./chapters/05-controller-manager/
+func BenchmarkNodeLoss(b *testing.B) {
+	if testing.Short() {
+		b.Skip("starts a cluster")
+	}
+	c, cs := scenario.StartCluster(b, 5, 2, 100,
+		scenario.WithSettings("controller-manager", map[string]string{"node-monitor-period": "2s", "node-monitor-grace-period": "10s"}),
+		scenario.WithSettings("apiserver", map[string]string{"default-not-ready-toleration-seconds": "5", "default-unreachable-toleration-seconds": "5"}),
+		scenario.WithSettings("kubelet", map[string]string{"node-lease-duration-seconds": "10"}))
+	ctx := context.Background()
+	rcClient := cs.CoreV1().ReplicationControllers("default")
+	var notReadyTimes, movedTimes []time.Duration
+	for i := 0; i < b.N; i++ {
+		rc := demoRC("loss", "")
+		four := int32(4)
+		rc.Spec.Replicas = &four
+		if _, err := rcClient.Create(ctx, rc, metav1.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		// Running and Ready, some on each node.
+		onNode := func() map[string]int {
+			return nodeLossPods(cs, func(p *corev1.Pod) bool { return p.DeletionTimestamp == nil && podReady(p) })
+		}
+		nodeLossWait(b, 2*time.Minute, "4 Ready pods on node1 and node2", func() (bool, any) {
+			n := onNode()
+			return n["node1"]+n["node2"] == 4 && n["node1"] > 0, n
+		})
+		start := time.Now()
+		if err := c.StopMachine(ctx, "node1"); err != nil {
+			b.Fatal(err)
+		}
+		var notReady time.Duration
+		nodeLossWait(b, 2*time.Minute, "node1 NotReady and 4 Ready pods on node2", func() (bool, any) {
+			if notReady == 0 {
+				if node, err := cs.CoreV1().Nodes().Get(ctx, "node1", metav1.GetOptions{}); err == nil && !nodeLossReady(node) {
+					notReady = time.Since(start)
+				}
+			}
+			n := onNode()
+			return notReady > 0 && n["node2"] == 4, n
+		})
+		moved := time.Since(start)
+		notReadyTimes, movedTimes = append(notReadyTimes, notReady), append(movedTimes, moved)
+		b.Logf("run %d: machine stopped -> node1 NotReady %v, -> 4 pods Running on node2 %v", i+1, notReady.Round(time.Millisecond), moved.Round(time.Millisecond))
+
+		// Untimed: node1 back, the RC gone, every pod gone.
+		if err := c.StartMachine(ctx, "node1"); err != nil {
+			b.Fatal(err)
+		}
+		nodeLossWait(b, 2*time.Minute, "node1 Ready", func() (bool, any) {
+			node, err := cs.CoreV1().Nodes().Get(ctx, "node1", metav1.GetOptions{})
+			return err == nil && nodeLossReady(node) && len(node.Spec.Taints) == 0, err
+		})
+		if err := rcClient.Delete(ctx, "loss", metav1.DeleteOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		waitGone(b, cs)
+	}
+	b.ReportMetric(median(notReadyTimes), "s-notready")
+	b.ReportMetric(median(movedTimes), "s-all-running-elsewhere")
+	b.ReportMetric(0, "ns/op")
+}
+
+// nodeLossPods counts the bench pods that pass keep, by node.
+func nodeLossPods(cs kubernetes.Interface, keep func(*corev1.Pod) bool) map[string]int {
+	list, err := cs.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{LabelSelector: "bench=scale"})
+	if err != nil {
+		return nil
+	}
+	out := map[string]int{}
+	for i := range list.Items {
+		if keep(&list.Items[i]) {
+			out[list.Items[i].Spec.NodeName]++
+		}
+	}
+	return out
+}
+
+func nodeLossReady(node *corev1.Node) bool {
+	for _, c := range node.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// nodeLossWait polls cond every 50 ms until it holds, or fails after within
+// saying what it saw last.
+func nodeLossWait(b *testing.B, within time.Duration, what string, cond func() (bool, any)) {
+	b.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ok, seen := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("no %s after %v; last seen: %v", what, within, seen)
+		}
+		time.Sleep(50 * time.Millisecond) // polling, with the deadline above
+	}
+}

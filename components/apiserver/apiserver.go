@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/tinykube/tinykube/components/apiserver/admission"
 	"github.com/tinykube/tinykube/plugins"
 )
 
@@ -72,6 +73,10 @@ func (a *APIServer) Identify(context.Context) (plugins.Identity, error) {
 //	                          API is served over plain HTTP (tests only)
 //	client-ca-file            CA that signs client certificates
 //	service-cluster-ip-range  10.96.0.0/12
+//	default-not-ready-toleration-seconds, default-unreachable-toleration-seconds
+//	                          300, 300: how long a new pod tolerates its
+//	                          node's not-ready / unreachable NoExecute taint
+//	                          before the taint-eviction-controller deletes it
 func (a *APIServer) Start(ctx context.Context, s plugins.Settings) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -84,6 +89,15 @@ func (a *APIServer) Start(ctx context.Context, s plugins.Settings) error {
 		}
 		return def
 	}
+	var tolerations [2]int64
+	for i, key := range []string{"default-not-ready-toleration-seconds", "default-unreachable-toleration-seconds"} {
+		n, err := strconv.ParseInt(get(key, fmt.Sprint(admission.DefaultTolerationSeconds)), 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("apiserver: setting %s=%q: want a number of seconds, 0 or more", key, s.Values[key])
+		}
+		tolerations[i] = n
+	}
+	admission.SetDefaultTolerationSeconds(tolerations[0], tolerations[1])
 	etcdServers := strings.Split(get("etcd-servers", "http://"+s.Address+":2379"), ",")
 	port := get("secure-port", fmt.Sprint(SecurePort))
 	client, err := clientv3.New(clientv3.Config{Endpoints: etcdServers, DialTimeout: 5 * time.Second})

@@ -116,6 +116,9 @@ func aggregated(core bool) *apidiscoveryv2.APIGroupDiscoveryList {
 		}
 		g.Versions = append(g.Versions, v)
 	}
+	if !core {
+		list.Items = append(list.Items, metricsAggregated())
+	}
 	return list
 }
 
@@ -159,6 +162,8 @@ func groupList() *metav1.APIGroupList {
 		index[gv.Group] = len(list.Groups)
 		list.Groups = append(list.Groups, metav1.APIGroup{Name: gv.Group, Versions: []metav1.GroupVersionForDiscovery{gvd}, PreferredVersion: gvd})
 	}
+	mgv := metricsGroupForDiscovery()
+	list.Groups = append(list.Groups, metav1.APIGroup{Name: metricsGV.Group, Versions: []metav1.GroupVersionForDiscovery{mgv}, PreferredVersion: mgv})
 	return list
 }
 
@@ -197,6 +202,13 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request) bool {
 			return false
 		case len(parts) == 3 && parts[0] == "apis":
 			gv := schema.GroupVersion{Group: parts[1], Version: parts[2]}
+			if gv == metricsGV {
+				writeJSON(w, http.StatusOK, &metav1.APIResourceList{
+					TypeMeta:     metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"},
+					GroupVersion: gv.String(), APIResources: metricsAPIResources(),
+				})
+				return true
+			}
 			for _, known := range groupVersions() {
 				if known == gv {
 					writeJSON(w, http.StatusOK, resourceList(gv))

@@ -83,10 +83,21 @@
 //     Pending, a Namespace Active).
 //  6. admission.ValidateCreate: every broken rule at once, as 422 Invalid
 //     with one cause per field.
-//  7. allocate (allocator.go): a Service's ClusterIP and NodePorts, each
+//  7. ResourceQuota admission (quota.go, with the pure rules in package
+//     quota): if the namespace has ResourceQuotas, what the object would
+//     use (pods, requests.cpu, services.nodeports, count/...) is checked
+//     against each, and refused as 403 Forbidden with Kubernetes' message
+//     (`exceeded quota: compute-resources, requested: pods=1, used:
+//     pods=2, limited: pods=2`, or `failed quota: ...: must specify
+//     limits.cpu for: web`). Otherwise the quota's status.used is raised
+//     first, with a compare-and-swap on its resourceVersion, so that
+//     concurrent creates cannot both take the last slot. The
+//     controller-manager's resourcequota-controller recounts usage when
+//     objects go away.
+//  8. allocate (allocator.go): a Service's ClusterIP and NodePorts, each
 //     claimed as an etcd key with a create-if-absent transaction, and given
 //     back if the write fails.
-//  8. storage.Store.Create: the object is written only if its key does not
+//  9. storage.Store.Create: the object is written only if its key does not
 //     exist (409 AlreadyExists otherwise).
 //
 // An update (updateObject in writes.go) runs inside Store.GuaranteedUpdate:
@@ -181,6 +192,20 @@
 // as kube-apiserver does) up to the revision it read on the round before,
 // so at least 5 minutes of history are always kept and etcd does not grow
 // forever. A watch from before that gets 410 Gone.
+//
+// # Resource metrics
+//
+// The apiserver also serves metrics.k8s.io/v1beta1 (NodeMetrics and
+// PodMetrics, get and list, with label selectors), which `kubectl top`
+// and the HorizontalPodAutoscaler read. This is a deviation: in
+// Kubernetes that group belongs to metrics-server, a separate server the
+// apiserver's aggregation layer proxies to, which scrapes every kubelet's
+// /metrics/resource each 15 s. tinykube has no aggregation layer, so
+// metrics.go does the same job in process, on demand: a request scrapes
+// the kubelets whose reading is older than 5 s (the first time, twice, a
+// second apart, since a CPU rate needs two readings) and reports the CPU
+// rate over the window between the last two scrapes. Nothing is stored in
+// etcd.
 //
 // # Security
 //

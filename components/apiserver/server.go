@@ -49,6 +49,8 @@ type Server struct {
 	kubeletClient *http.Client
 	// saKeys sign and verify service-account tokens; nil: none.
 	saKeys *ServiceAccountKeys
+	// metrics keeps the last kubelet scrapes for metrics.k8s.io (metrics.go).
+	metrics metricsCache
 }
 
 // Config is what NewServer needs.
@@ -140,6 +142,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodGet && s.serveDiscovery(w, r) {
+		return
+	}
+	if s.serveMetricsAPI(w, r) { // metrics.k8s.io: not stored, read from kubelets
 		return
 	}
 	q := r.URL.Query()
@@ -476,6 +481,9 @@ func (s *Server) createObject(ctx context.Context, req request, obj runtime.Obje
 	admission.PrepareForCreate(obj)
 	if errs := admission.ValidateCreate(obj); len(errs) > 0 {
 		return nil, admission.Invalid(obj, errs)
+	}
+	if err := s.admitQuota(ctx, req, obj, nil, dryRun); err != nil {
+		return nil, err
 	}
 	release, err := s.allocate(ctx, obj, dryRun)
 	if err != nil {

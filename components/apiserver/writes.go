@@ -82,6 +82,9 @@ func (s *Server) updateObject(ctx context.Context, req request, preRV string, mu
 			if errs := admission.ValidateUpdate(next, old); len(errs) > 0 {
 				return nil, admission.Invalid(next, errs)
 			}
+			if err := s.admitQuota(ctx, req, next, old, false); err != nil {
+				return nil, err
+			}
 			// What this attempt claims is given back if it fails or is
 			// retried; ports the Service no longer uses are freed only
 			// once the write has committed.

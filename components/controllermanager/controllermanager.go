@@ -85,6 +85,20 @@ type Config struct {
 	// namespace: the setting root-ca-file, or the kubeconfig's CA.
 	// Filled in by Start.
 	RootCA []byte
+	// TerminatedPodGCThreshold is how many finished pods the pod garbage
+	// collector keeps (setting terminated-pod-gc-threshold; podgc.go).
+	TerminatedPodGCThreshold int
+	// NodeLifecycle is the node lifecycle controller's timings (settings
+	// node-monitor-period, node-monitor-grace-period,
+	// node-startup-grace-period; nodelifecycle.go).
+	NodeLifecycle NodeLifecycleConfig
+	// ResourceQuotaSyncPeriod is how often every quota is recounted
+	// (setting resource-quota-sync-period; resourcequota.go).
+	ResourceQuotaSyncPeriod time.Duration
+	// HPASyncPeriod is how often each HorizontalPodAutoscaler is
+	// reconciled (setting horizontal-pod-autoscaler-sync-period;
+	// horizontalpodautoscaler.go).
+	HPASyncPeriod time.Duration
 }
 
 // APIServerAddress is the master's address and the apiserver's port.
@@ -144,6 +158,29 @@ func ConfigFrom(s plugins.Settings) (Config, error) {
 			return c, fmt.Errorf("controller-manager: setting kube-api-burst=%q: want a positive integer", b)
 		}
 		c.Burst = n
+	}
+	c.TerminatedPodGCThreshold = DefaultTerminatedPodGCThreshold
+	if t := v["terminated-pod-gc-threshold"]; t != "" {
+		n, err := strconv.Atoi(t)
+		if err != nil {
+			return c, fmt.Errorf("controller-manager: setting terminated-pod-gc-threshold=%q: want an integer (0 or less: keep every finished pod)", t)
+		}
+		c.TerminatedPodGCThreshold = n
+	}
+	c.HPASyncPeriod = DefaultHPASyncPeriod
+	if p := v["horizontal-pod-autoscaler-sync-period"]; p != "" {
+		d, err := time.ParseDuration(p)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("controller-manager: setting horizontal-pod-autoscaler-sync-period=%q: want a duration such as 15s", p)
+		}
+		c.HPASyncPeriod = d
+	}
+	var err error
+	if c.NodeLifecycle, err = nodeLifecycleConfigFrom(v); err != nil {
+		return c, fmt.Errorf("controller-manager: %w", err)
+	}
+	if c.ResourceQuotaSyncPeriod, err = resourceQuotaSyncPeriodFrom(v); err != nil {
+		return c, fmt.Errorf("controller-manager: %w", err)
 	}
 	host := s.Machine
 	if host == "" {

@@ -30,17 +30,29 @@
 //
 //	replicationcontroller-controller  replicationcontroller.go  an RC's pods: as many as spec.replicas
 //	replicaset-controller             replicaset.go             the same for ReplicaSets (both: replicas.go)
+//	deployment-controller             deployment.go             ReplicaSets per pod template: rollouts, undo, pause
+//	                                  deployment_rollout.go     (the pure steps: maxSurge, maxUnavailable, Recreate)
+//	daemonset-controller              daemonset.go              one pod per eligible node
+//	statefulset-controller            statefulset.go            pods web-0, web-1... in order, with stable names
 //	endpoints-controller              endpoints.go              a Service's pod addresses, ready or not
 //	endpointslice-controller          endpointslice.go          the same, as EndpointSlices
 //	garbage-collector-controller      garbagecollector.go       objects whose owners are gone
+//	node-lifecycle-controller         nodelifecycle.go          a silent node: Unknown, NotReady, tainted
+//	taint-eviction-controller         tainteviction.go          pods on a NoExecute-tainted node they do not tolerate
 //	namespace-controller              namespace.go              a deleted namespace's content, then it
 //	serviceaccount-controller         serviceaccount.go         a "default" ServiceAccount per namespace
 //	root-ca-certificate-publisher-controller
 //	                                  rootcapublisher.go        the CA in a ConfigMap per namespace, for pods' tokens
+//	job-controller                    job.go                    pods run to completion: completions, parallelism, backoffLimit
+//	cronjob-controller                cronjob.go                a Job per schedule tick
+//	ttl-after-finished-controller     ttlafterfinished.go       finished Jobs deleted after ttlSecondsAfterFinished
+//	pod-garbage-collector-controller  podgc.go                  finished pods beyond a threshold, pods of deleted nodes
+//	resourcequota-controller          resourcequota.go          a ResourceQuota's status.used, recounted
 //
 // Inputs: every object, through the apiserver's watches. Outputs: pods,
-// Endpoints, EndpointSlices, ServiceAccounts, deletions and status
-// updates, ConfigMaps, and Events (kubectl describe shows them, FROM
+// ReplicaSets, Jobs, Endpoints, EndpointSlices, ServiceAccounts, node
+// taints and conditions, deletions and status updates, ConfigMaps, and
+// Events (kubectl describe shows them, FROM
 // replication-controller, replicaset-controller...).
 //
 // # The shape of a controller
@@ -122,6 +134,18 @@
 //	root-ca-file    the CA published as kube-root-ca.crt; default: the kubeconfig's
 //	cluster-cidr, service-cidr, cluster-dns, cluster-domain
 //	                the cluster's ranges, for the controllers that need them
+//	node-monitor-period, node-monitor-grace-period, node-startup-grace-period
+//	                5s, 40s, 1m: how often nodes are checked, how long a
+//	                node may be silent before it turns NotReady (Unknown)
+//	terminated-pod-gc-threshold   12500: finished pods kept (0: all)
+//	resource-quota-sync-period    5m: every quota recounted this often
+//
+// How long a pod stays on a NotReady node before the taint-eviction
+// controller deletes it is not a controller-manager setting: it is the
+// pod's toleration of node.kubernetes.io/not-ready and unreachable, which
+// the apiserver adds to every pod (its settings
+// default-not-ready-toleration-seconds and
+// default-unreachable-toleration-seconds, 300 s).
 //
 // # What the caller does
 //
@@ -141,9 +165,7 @@
 // Write its file: a constructor func(*Context) (Controller, error) that
 // takes its listers from Context.Informers and adds event handlers that
 // enqueue keys; a Run that calls runWorkers; a syncHandler. Then add one
-// line to Controllers. Part B of the chapter adds Deployment, DaemonSet,
-// StatefulSet, Job, CronJob, node lifecycle, ResourceQuota and the
-// HorizontalPodAutoscaler this way.
+// line to Controllers. Every controller above was added this way.
 //
 // Reference: kubernetes/cmd/kube-controller-manager, kubernetes/pkg/controller,
 // kubernetes/sample-controller; chapters/05-controller-manager.

@@ -29,12 +29,23 @@ type Registration struct {
 var Controllers = []Registration{
 	{"replicationcontroller-controller", []string{"replicationcontroller"}, 5, newReplicationControllerController},
 	{"replicaset-controller", []string{"replicaset"}, 5, newReplicaSetController},
+	{"deployment-controller", []string{"deployment"}, 5, newDeploymentController},
+	{"daemonset-controller", []string{"daemonset"}, 2, newDaemonSetController},
+	{"statefulset-controller", []string{"statefulset"}, 5, newStatefulSetController},
 	{"endpoints-controller", []string{"endpoint"}, 5, newEndpointsController},
 	{"endpointslice-controller", []string{"endpointslice"}, 5, newEndpointSliceController},
 	{"garbage-collector-controller", []string{"garbagecollector"}, 20, newGarbageCollector},
+	{"node-lifecycle-controller", []string{"nodelifecycle"}, 1, newNodeLifecycleController},
+	{"taint-eviction-controller", nil, 1, newTaintEvictionController},
 	{"namespace-controller", []string{"namespace"}, 10, newNamespaceController},
 	{"serviceaccount-controller", []string{"serviceaccount"}, 1, newServiceAccountController},
 	{"root-ca-certificate-publisher-controller", []string{"root-ca-cert-publisher"}, 1, newRootCAPublisher},
+	{"job-controller", []string{"job"}, 5, newJobController},
+	{"cronjob-controller", []string{"cronjob"}, 5, newCronJobController},
+	{"ttl-after-finished-controller", []string{"ttl-after-finished"}, 5, newTTLAfterFinishedController},
+	{"pod-garbage-collector-controller", []string{"podgc"}, 1, newPodGCController},
+	{"resourcequota-controller", []string{"resourcequota"}, 5, newResourceQuotaController},
+	{"horizontal-pod-autoscaler-controller", []string{"horizontalpodautoscaling"}, 5, newHorizontalPodAutoscalerController},
 }
 
 // Enabled returns the controllers the setting `controllers` turns on, in

@@ -228,6 +228,8 @@
 //	client-ca-file        the CA that signs the kubelet API's clients
 //	backoff-initial       first crash-loop wait (10s)
 //	backoff-max           longest crash-loop wait (5m)
+//	node-lease-duration-seconds
+//	                      the node Lease's duration (40), renewed every quarter of it
 //
 // # What the caller must do
 //

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -65,6 +66,12 @@ type Config struct {
 	Port          int
 	BackoffInit   time.Duration
 	BackoffMax    time.Duration
+	// LeaseDuration is the node Lease's leaseDurationSeconds (setting
+	// node-lease-duration-seconds, KubeletConfiguration's
+	// nodeLeaseDurationSeconds, 40): the Lease is renewed every quarter of
+	// it. Scenarios that shorten the node controller's grace period
+	// shorten it too, so that a live node is never taken for lost.
+	LeaseDuration time.Duration
 }
 
 // Kubelet is the reference kubelet component.
@@ -96,6 +103,7 @@ func ConfigFrom(s plugins.Settings) (Config, error) {
 		ClusterDomain: v["cluster-domain"], DataDir: s.DataDir, Cluster: s.Cluster,
 		TLSCert: v["tls-cert-file"], TLSKey: v["tls-private-key-file"], ClientCA: v["client-ca-file"],
 		Port: KubeletPort, BackoffInit: DefaultBackoffInitial, BackoffMax: DefaultBackoffMax,
+		LeaseDuration: LeaseDuration,
 	}
 	for key, val := range map[string]string{"kubeconfig": c.Kubeconfig, "containerd-address": c.Containerd, "runc-root": c.RuncRoot, "cgroup-parent": c.CgroupParent} {
 		if val == "" {
@@ -120,6 +128,13 @@ func ConfigFrom(s plugins.Settings) (Config, error) {
 				return c, fmt.Errorf("kubelet: setting %s=%q: want a duration such as 10s", key, val)
 			}
 		}
+	}
+	if val := v["node-lease-duration-seconds"]; val != "" {
+		n, err := strconv.Atoi(val)
+		if err != nil || n <= 0 {
+			return c, fmt.Errorf("kubelet: setting node-lease-duration-seconds=%q: want a positive number of seconds such as 40", val)
+		}
+		c.LeaseDuration = time.Duration(n) * time.Second
 	}
 	if s.DataDir == "" || s.Machine == "" {
 		return c, errors.New("kubelet: settings need the machine's name and a data directory")
@@ -322,17 +337,20 @@ func (k *Kubelet) run(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// heartbeat renews the Lease every 10 s and the Node's status every
-// minute.
+// heartbeat renews the Lease every 10 s (a quarter of its duration) and
+// the Node's status every minute, or at once when the Node no longer says
+// Ready: the node controller marked it Unknown while this kubelet could not
+// reach the apiserver, and the kubelet, which is well, says so again (as
+// the real kubelet posts a status that differs from the stored one).
 func (n *node) heartbeat(ctx context.Context) {
 	lastStatus := time.Now()
-	tick := time.NewTicker(LeaseRenewInterval)
+	tick := time.NewTicker(n.cfg.LeaseDuration / 4)
 	defer tick.Stop()
 	for {
-		if err := renewLease(ctx, n.cs, n.cfg.NodeName, time.Now()); err != nil && ctx.Err() == nil {
+		if err := renewLease(ctx, n.cs, n.cfg.NodeName, n.cfg.LeaseDuration, time.Now()); err != nil && ctx.Err() == nil {
 			fmt.Fprintf(os.Stderr, "kubelet: lease: %v\n", err)
 		}
-		if time.Since(lastStatus) >= NodeStatusMaxSilence {
+		if time.Since(lastStatus) >= NodeStatusMaxSilence || !n.postedReady() {
 			if err := updateNodeStatus(ctx, n.cs, n.cfg.NodeName, time.Now()); err == nil {
 				lastStatus = time.Now()
 			} else if ctx.Err() == nil {
@@ -345,6 +363,21 @@ func (n *node) heartbeat(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+}
+
+// postedReady reports whether the stored Node says Ready=True, as this
+// kubelet last posted (the informer's copy; true if it has none yet).
+func (n *node) postedReady() bool {
+	node, err := n.nodes.Get(n.cfg.NodeName)
+	if err != nil {
+		return true
+	}
+	for _, c := range node.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // syncRoutes routes the other nodes' pod CIDRs through their addresses.

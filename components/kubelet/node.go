@@ -23,9 +23,10 @@ import (
 // KubeletVersion is the Kubernetes version the kubelet reports.
 const KubeletVersion = "v1.37.2"
 
-// Heartbeat timings, as in Kubernetes: the Lease is renewed every 10 s
-// (nodeLeaseDurationSeconds 40 is what the node controller waits), the
-// Node's status is written when it changes, or once a minute.
+// Heartbeat timings, as in Kubernetes: the Lease is renewed every 10 s,
+// a quarter of its duration (nodeLeaseDurationSeconds 40, the node
+// controller's default grace period; setting node-lease-duration-seconds),
+// the Node's status is written when it changes, or once a minute.
 const (
 	LeaseDuration        = 40 * time.Second
 	LeaseRenewInterval   = 10 * time.Second
@@ -188,7 +189,7 @@ func register(ctx context.Context, cs kubernetes.Interface, want *corev1.Node) e
 
 // renewLease creates or renews the node's Lease in kube-node-lease: the
 // heartbeat the node controller watches.
-func renewLease(ctx context.Context, cs kubernetes.Interface, node string, now time.Time) error {
+func renewLease(ctx context.Context, cs kubernetes.Interface, node string, duration time.Duration, now time.Time) error {
 	leases := cs.CoordinationV1().Leases(corev1.NamespaceNodeLease)
 	renew := metav1.NewMicroTime(now)
 	lease, err := leases.Get(ctx, node, metav1.GetOptions{})
@@ -197,7 +198,7 @@ func renewLease(ctx context.Context, cs kubernetes.Interface, node string, now t
 			ObjectMeta: metav1.ObjectMeta{Name: node, Namespace: corev1.NamespaceNodeLease},
 			Spec: coordinationv1.LeaseSpec{
 				HolderIdentity:       ptr.To(node),
-				LeaseDurationSeconds: ptr.To(int32(LeaseDuration / time.Second)),
+				LeaseDurationSeconds: ptr.To(int32(duration / time.Second)),
 				RenewTime:            &renew,
 			},
 		}, metav1.CreateOptions{})
@@ -208,6 +209,7 @@ func renewLease(ctx context.Context, cs kubernetes.Interface, node string, now t
 	}
 	lease.Spec.RenewTime = &renew
 	lease.Spec.HolderIdentity = ptr.To(node)
+	lease.Spec.LeaseDurationSeconds = ptr.To(int32(duration / time.Second))
 	_, err = leases.Update(ctx, lease, metav1.UpdateOptions{})
 	return err
 }

@@ -25,6 +25,7 @@ func (n *node) serve(ctx context.Context) (*http.Server, error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
 	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", n.containerLogs)
 	mux.HandleFunc("GET /exec/{namespace}/{pod}/{container}", n.exec)
+	mux.HandleFunc("GET /metrics/resource", n.resourceMetrics) // stats.go
 	srv := &http.Server{Handler: requireClientCert(mux), ReadHeaderTimeout: 10 * time.Second}
 	addr := net.JoinHostPort(n.cfg.NodeIP, strconv.Itoa(n.cfg.Port))
 	l, err := net.Listen("tcp", addr)

@@ -91,7 +91,7 @@ var Catalogue = []Entry{
 		// Services and load balancing made visible. Source:
 		// testdata/images/demo.
 		File:         "demo.tar",
-		Names:        []string{Demo, "docker.io/tinykube/demo:latest"},
+		Names:        []string{Demo, "docker.io/tinykube/demo:latest", "docker.io/tinykube/demo:2.0"}, // 2.0: the same image, to roll out to
 		Package:      Module + "/testdata/images/demo",
 		Binary:       "/demo",
 		Entrypoint:   []string{"/demo"},

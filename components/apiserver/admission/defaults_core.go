@@ -3,6 +3,7 @@ package admission
 import (
 	"net"
 	"reflect"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -89,11 +90,41 @@ func admitPodPriority(spec *corev1.PodSpec) {
 	}
 }
 
+// DefaultTolerationSeconds is how long a pod tolerates the not-ready and
+// unreachable taints by default: kube-apiserver's flags
+// --default-not-ready-toleration-seconds and
+// --default-unreachable-toleration-seconds, 300 each.
+const DefaultTolerationSeconds = 300
+
+// defaultTolerations holds the two values in force. Like upstream's
+// admission plugin, whose flags are package variables, they are
+// process-wide: the apiserver sets them once, at start, with
+// SetDefaultTolerationSeconds.
+var defaultTolerations = struct {
+	sync.RWMutex
+	seconds map[string]int64 // taint key → tolerationSeconds
+}{seconds: map[string]int64{corev1.TaintNodeNotReady: DefaultTolerationSeconds, corev1.TaintNodeUnreachable: DefaultTolerationSeconds}}
+
+// SetDefaultTolerationSeconds sets the tolerationSeconds that new pods get
+// for the not-ready and unreachable NoExecute taints (settings
+// default-not-ready-toleration-seconds and
+// default-unreachable-toleration-seconds). Scenarios shorten them so that
+// a lost node's pods are evicted in seconds instead of five minutes.
+func SetDefaultTolerationSeconds(notReady, unreachable int64) {
+	defaultTolerations.Lock()
+	defer defaultTolerations.Unlock()
+	defaultTolerations.seconds[corev1.TaintNodeNotReady] = notReady
+	defaultTolerations.seconds[corev1.TaintNodeUnreachable] = unreachable
+}
+
 // admitDefaultTolerationSeconds does what the DefaultTolerationSeconds
 // admission plugin does: unless the pod already tolerates them, it
-// tolerates the not-ready and unreachable NoExecute taints for 300s, so a
-// pod is evicted five minutes after its node goes away.
+// tolerates the not-ready and unreachable NoExecute taints for 300s (or
+// what SetDefaultTolerationSeconds says), so a pod is evicted five
+// minutes after its node goes away.
 func admitDefaultTolerationSeconds(spec *corev1.PodSpec) {
+	defaultTolerations.RLock()
+	defer defaultTolerations.RUnlock()
 	for _, key := range []string{corev1.TaintNodeNotReady, corev1.TaintNodeUnreachable} {
 		taint := corev1.Taint{Key: key, Effect: corev1.TaintEffectNoExecute}
 		tolerated := false
@@ -106,7 +137,7 @@ func admitDefaultTolerationSeconds(spec *corev1.PodSpec) {
 		if !tolerated {
 			spec.Tolerations = append(spec.Tolerations, corev1.Toleration{
 				Key: key, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute,
-				TolerationSeconds: ptrTo(int64(300)),
+				TolerationSeconds: ptrTo(defaultTolerations.seconds[key]),
 			})
 		}
 	}

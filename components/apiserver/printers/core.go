@@ -347,11 +347,12 @@ func replicas(r *int32) int32 {
 }
 
 // ResourceQuota: NAME REQUEST LIMIT AGE.
+// Upstream moved AGE before REQUEST and LIMIT, whose cells can be long.
 var resourceQuotaColumns = []metav1.TableColumnDefinition{
 	nameColumn,
+	ageColumn,
 	{Name: "Request", Type: "string", Description: "Request represents a minimum amount of cpu/memory that a container may consume."},
 	{Name: "Limit", Type: "string", Description: "Limits control the maximum amount of cpu/memory that a container may use independent of contention on the node."},
-	ageColumn,
 }
 
 // resourceQuotaCells: "used/hard" for each resource of status.hard, sorted
@@ -376,5 +377,5 @@ func resourceQuotaCells(q *corev1.ResourceQuota, now time.Time) []interface{} {
 			request = append(request, s)
 		}
 	}
-	return []interface{}{q.Name, strings.Join(request, ", "), strings.Join(limit, ", "), since(q.CreationTimestamp, now)}
+	return []interface{}{q.Name, since(q.CreationTimestamp, now), strings.Join(request, ", "), strings.Join(limit, ", ")}
 }

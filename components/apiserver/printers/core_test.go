@@ -192,7 +192,7 @@ func TestSmallCoreKinds(t *testing.T) {
 		{"resource quota", &corev1.ResourceQuota{ObjectMeta: meta("quota", 4*time.Minute), Status: corev1.ResourceQuotaStatus{
 			Hard: corev1.ResourceList{"pods": resource.MustParse("10"), "requests.cpu": resource.MustParse("2"), "limits.memory": resource.MustParse("4Gi"), "limits.cpu": resource.MustParse("4")},
 			Used: corev1.ResourceList{"pods": resource.MustParse("2"), "requests.cpu": resource.MustParse("500m"), "limits.cpu": resource.MustParse("1")},
-		}}, []interface{}{"quota", "pods: 2/10, requests.cpu: 500m/2", "limits.cpu: 1/4, limits.memory: 0/4Gi", "4m"}},
+		}}, []interface{}{"quota", "4m", "pods: 2/10, requests.cpu: 500m/2", "limits.cpu: 1/4, limits.memory: 0/4Gi"}},
 	})
 }
 

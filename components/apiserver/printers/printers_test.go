@@ -83,7 +83,7 @@ func TestColumns(t *testing.T) {
 		{&corev1.Event{}, "Last Seen,Type,Reason,Object,[Subobject],[Source],Message,[First Seen],[Count],[Name]"},
 		{&corev1.ReplicationController{}, "Name,Desired,Current,Ready,Age,[Containers],[Images],[Selector]"},
 		{&corev1.LimitRange{}, defaultHeader}, // upstream has no LimitRange printer
-		{&corev1.ResourceQuota{}, "Name,Request,Limit,Age"},
+		{&corev1.ResourceQuota{}, "Name,Age,Request,Limit"},
 		{&appsv1.Deployment{}, "Name,Ready,Up-to-date,Available,Age,[Containers],[Images],[Selector]"},
 		{&appsv1.ReplicaSet{}, "Name,Desired,Current,Ready,Age,[Containers],[Images],[Selector]"},
 		{&appsv1.DaemonSet{}, "Name,Desired,Current,Ready,Up-to-date,Available,Node Selector,Age,[Containers],[Images],[Selector]"},
