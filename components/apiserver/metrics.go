@@ -52,6 +52,9 @@ const (
 	// metricsStaleAfter: an earlier reading older than this gives a rate
 	// over too long a window to say "now"; read twice again.
 	metricsStaleAfter = 2 * time.Minute
+	// metricsForgetAfter: the readings of a node nobody asked about for
+	// this long are dropped (the node may be gone).
+	metricsForgetAfter = 10 * time.Minute
 	// metricsScrapeTimeout bounds one kubelet scrape.
 	metricsScrapeTimeout = 5 * time.Second
 )
@@ -275,6 +278,11 @@ func (c *metricsCache) refresh(ctx context.Context, nodes []string, now func() t
 				c.nodes[r.node] = h
 			}
 			h.prev, h.last, h.at = h.last, r.s, now()
+		}
+	}
+	for n, h := range c.nodes {
+		if now().Sub(h.at) > metricsForgetAfter {
+			delete(c.nodes, n) // a node gone (or no longer asked about)
 		}
 	}
 	var stale []string

@@ -3,13 +3,21 @@ package apiserver
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 )
 
 // What the kubelet writes (components/kubelet/stats.go).
@@ -145,5 +153,90 @@ func TestMetricsCacheRefresh(t *testing.T) {
 	hist, _ = c.refresh(context.Background(), []string{"node1"}, now, scrape)
 	if len(calls) != n+1 || hist["node1"].last.Node.CPU != 3 || hist["node1"].prev.Node.CPU != 2 {
 		t.Errorf("a stale refresh: calls %v, history %+v %+v; want one more scrape, prev=2 last=3", calls, hist["node1"].prev, hist["node1"].last)
+	}
+}
+
+// End to end through the real clients: discovery lists metrics.k8s.io
+// (what `kubectl top` checks first), and the metrics clientset kubectl
+// top uses reads NodeMetrics and PodMetrics scraped from a fake kubelet
+// whose CPU counters grow by 0.25 core-seconds per scrape.
+func TestMetricsAPI(t *testing.T) {
+	cs, srv := newTestServer(t)
+	ctx := context.Background()
+	groups, err := cs.Discovery().ServerGroups()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, g := range groups.Groups {
+		found = found || (g.Name == "metrics.k8s.io" && g.PreferredVersion.Version == "v1beta1")
+	}
+	if !found {
+		t.Fatalf("discovery: no metrics.k8s.io/v1beta1 in %v", groups.Groups)
+	}
+	rl, err := cs.Discovery().ServerResourcesForGroupVersion("metrics.k8s.io/v1beta1")
+	if err != nil || len(rl.APIResources) != 2 {
+		t.Fatalf("metrics.k8s.io/v1beta1 resources: %+v, %v", rl, err)
+	}
+
+	var scrapes atomic.Int64
+	kubelet := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics/resource" {
+			http.NotFound(w, r)
+			return
+		}
+		n := scrapes.Add(1)
+		// Timestamps a second apart per scrape, whatever the real clock.
+		fmt.Fprint(w, scrapeText(strconv.FormatFloat(0.25*float64(n), 'f', -1, 64), strconv.FormatFloat(0.5*float64(n), 'f', -1, 64), 1700000000000+n*1000))
+	}))
+	defer kubelet.Close()
+	metricsc, err := metricsclient.NewForConfig(&rest.Config{Host: "http://" + srv.advertise})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := metricsc.MetricsV1beta1().NodeMetricses().List(ctx, metav1.ListOptions{}); !apierrors.IsServiceUnavailable(err) {
+		t.Errorf("without a kubelet client: %v, want 503 ServiceUnavailable", err)
+	}
+	srv.kubeletClient = kubelet.Client()
+
+	u, _ := url.Parse(kubelet.URL)
+	port, _ := strconv.Atoi(u.Port())
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node1", Labels: map[string]string{"zone": "a"}},
+		Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: u.Hostname()}},
+			DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: int32(port)}}}}
+	if _, err := cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default", Labels: map[string]string{"app": "web"}},
+		Spec: corev1.PodSpec{NodeName: "node1", Containers: []corev1.Container{{Name: "app", Image: "busybox"}}}}
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	nm, err := metricsc.MetricsV1beta1().NodeMetricses().Get(ctx, "node1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cpu := nm.Usage[corev1.ResourceCPU]; cpu.MilliValue() != 500 || nm.Window.Duration != time.Second || nm.Labels["zone"] != "a" {
+		t.Errorf("node metrics: cpu %s window %v labels %v; want 500m over 1s, zone=a", cpu.String(), nm.Window, nm.Labels)
+	}
+	pms, err := metricsc.MetricsV1beta1().PodMetricses("default").List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pms.Items) != 1 || len(pms.Items[0].Containers) != 1 {
+		t.Fatalf("pod metrics: %+v", pms.Items)
+	}
+	if cpu := pms.Items[0].Containers[0].Usage[corev1.ResourceCPU]; cpu.MilliValue() != 250 {
+		t.Errorf("pod metrics cpu %s, want 250m", cpu.String())
+	}
+	if n := scrapes.Load(); n != 2 {
+		t.Errorf("%d scrapes, want 2 (two for the first request, the second served from the cache)", n)
+	}
+	if pms, err := metricsc.MetricsV1beta1().PodMetricses("default").List(ctx, metav1.ListOptions{LabelSelector: "app=other"}); err != nil || len(pms.Items) != 0 {
+		t.Errorf("pod metrics of app=other: %+v, %v; want none", pms, err)
+	}
+	if _, err := metricsc.MetricsV1beta1().PodMetricses("default").Get(ctx, "nope", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("metrics of a missing pod: %v, want NotFound", err)
 	}
 }

@@ -48,6 +48,8 @@
 //	ttl-after-finished-controller     ttlafterfinished.go       finished Jobs deleted after ttlSecondsAfterFinished
 //	pod-garbage-collector-controller  podgc.go                  finished pods beyond a threshold, pods of deleted nodes
 //	resourcequota-controller          resourcequota.go          a ResourceQuota's status.used, recounted
+//	horizontal-pod-autoscaler-controller
+//	                                  horizontalpodautoscaler.go a target's replicas from its pods' CPU (metrics.k8s.io)
 //
 // Inputs: every object, through the apiserver's watches. Outputs: pods,
 // ReplicaSets, Jobs, Endpoints, EndpointSlices, ServiceAccounts, node

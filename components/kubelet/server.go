@@ -16,7 +16,8 @@ import (
 	"time"
 )
 
-// serve starts the kubelet API on port 10250: /healthz, and the container
+// serve starts the kubelet API on port 10250: /healthz, resource metrics
+// (/metrics/resource, stats.go), and the container
 // logs the apiserver proxies `kubectl logs` to. Clients must present a
 // certificate signed by the cluster CA (the apiserver's
 // apiserver-kubelet-client).
