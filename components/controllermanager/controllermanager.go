@@ -236,12 +236,13 @@ func rootCA(file string, restCfg *rest.Config) ([]byte, error) {
 
 // ControllerManager is the reference controller-manager component.
 type ControllerManager struct {
-	mu      sync.Mutex
-	started bool
-	cancel  context.CancelFunc
-	done    chan struct{}
-	healthy bool
-	health  string
+	// The life cycle comes from plugins.Background. Health is healthy
+	// while the controller-manager leads with every controller's caches
+	// synced, or stands by behind another leader; not while it has yet to
+	// learn who leads. Stop stops the controllers and gives up the Lease,
+	// so that another controller-manager (or this one, restarted) leads at
+	// once instead of waiting for it to expire.
+	plugins.Background
 }
 
 var _ plugins.Component = (*ControllerManager)(nil)
@@ -257,9 +258,7 @@ func (m *ControllerManager) Identify(context.Context) (plugins.Identity, error) 
 // Start reads the settings and starts running for the Lease in the
 // background; the controllers start once it is held.
 func (m *ControllerManager) Start(_ context.Context, s plugins.Settings) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.started {
+	if m.Started() {
 		return plugins.ErrAlreadyStarted
 	}
 	cfg, err := ConfigFrom(s)
@@ -278,53 +277,7 @@ func (m *ControllerManager) Start(_ context.Context, s plugins.Settings) error {
 	}
 	restCfg.QPS, restCfg.Burst = cfg.QPS, cfg.Burst
 	restCfg.UserAgent = "tinykube-controller-manager/" + Version
-	ctx, cancel := context.WithCancel(context.Background())
-	m.started, m.cancel, m.done, m.health = true, cancel, make(chan struct{}), "starting"
-	go func() {
-		defer close(m.done)
-		if err := m.run(ctx, cfg, restCfg); err != nil && ctx.Err() == nil {
-			m.setHealth(false, err.Error())
-			logf("manager", "%v", err)
-		}
-	}()
-	return nil
-}
-
-func (m *ControllerManager) setHealth(ok bool, msg string) {
-	m.mu.Lock()
-	m.healthy, m.health = ok, msg
-	m.mu.Unlock()
-}
-
-// Health is healthy while the controller-manager leads with every
-// controller's caches synced, or stands by behind another leader; not
-// while it has yet to learn who leads.
-func (m *ControllerManager) Health(context.Context) (plugins.Health, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if !m.started {
-		return plugins.Health{}, plugins.ErrNotStarted
-	}
-	return plugins.Health{Healthy: m.healthy, Message: m.health}, nil
-}
-
-// Stop stops the controllers and gives up the Lease, so that another
-// controller-manager (or this one, restarted) leads at once instead of
-// waiting for it to expire.
-func (m *ControllerManager) Stop(ctx context.Context) error {
-	m.mu.Lock()
-	cancel, done := m.cancel, m.done
-	m.mu.Unlock()
-	if cancel == nil {
-		return nil
-	}
-	cancel()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return m.Go("controller-manager", func(ctx context.Context) error { return m.run(ctx, cfg, restCfg) })
 }
 
 // run leads (or waits to), term after term, until ctx is done.
@@ -345,7 +298,7 @@ func (m *ControllerManager) run(ctx context.Context, cfg Config, restCfg *rest.C
 	}
 	lead := func(ctx context.Context) {
 		if err := m.runControllers(ctx, cfg, restCfg, enabled, recorder); err != nil && ctx.Err() == nil {
-			m.setHealth(false, err.Error())
+			m.SetHealth(false, err.Error())
 			logf("manager", "%v", err)
 		}
 	}
@@ -368,7 +321,7 @@ func (m *ControllerManager) run(ctx context.Context, cfg Config, restCfg *rest.C
 		LockConfig: resourcelock.ResourceLockConfig{Identity: cfg.Identity, EventRecorder: recorder("kube-controller-manager")},
 	}
 	for ctx.Err() == nil {
-		m.setHealth(false, fmt.Sprintf("waiting for the Lease %s/%s as %s", LeaseNamespace, LeaseName, cfg.Identity))
+		m.SetHealth(false, fmt.Sprintf("waiting for the Lease %s/%s as %s", LeaseNamespace, LeaseName, cfg.Identity))
 		// One term: run for the Lease; once it is held, run the
 		// controllers here until it is lost. The controllers have stopped
 		// before the next term starts (or before Stop returns).
@@ -386,13 +339,13 @@ func (m *ControllerManager) run(ctx context.Context, cfg Config, restCfg *rest.C
 				OnStoppedLeading: func() {
 					if ctx.Err() == nil {
 						logf("manager", "lost the Lease %s/%s; stopping the controllers; running for it again", LeaseNamespace, LeaseName)
-						m.setHealth(false, "lost the Lease; running for it again")
+						m.SetHealth(false, "lost the Lease; running for it again")
 					}
 				},
 				OnNewLeader: func(identity string) {
 					if identity != cfg.Identity {
 						logf("manager", "the leader is %s", identity)
-						m.setHealth(true, fmt.Sprintf("standby: %s leads", identity))
+						m.SetHealth(true, fmt.Sprintf("standby: %s leads", identity))
 					}
 				},
 			},
@@ -418,7 +371,7 @@ func (m *ControllerManager) run(ctx context.Context, cfg Config, restCfg *rest.C
 // runControllers builds the enabled controllers on fresh informers, starts
 // them, and blocks until ctx is done and every controller has stopped.
 func (m *ControllerManager) runControllers(ctx context.Context, cfg Config, restCfg *rest.Config, enabled []Registration, recorder func(string) record.EventRecorder) error {
-	m.setHealth(false, "leading: building the controllers")
+	m.SetHealth(false, "leading: building the controllers")
 	cs, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return err
@@ -448,7 +401,7 @@ func (m *ControllerManager) runControllers(ctx context.Context, cfg Config, rest
 				break
 			}
 			// Discovery can fail while the apiserver starts: try again.
-			m.setHealth(false, fmt.Sprintf("leading: building %s: %v", reg.Name, err))
+			m.SetHealth(false, fmt.Sprintf("leading: building %s: %v", reg.Name, err))
 			select {
 			case <-ctx.Done():
 				return nil
@@ -475,7 +428,7 @@ func (m *ControllerManager) runControllers(ctx context.Context, cfg Config, rest
 	cctx.DynamicInformers.WaitForCacheSync(ctx.Done())
 	if ctx.Err() == nil {
 		logf("manager", "leading as %s; running %s", cfg.Identity, strings.Join(names, ", "))
-		m.setHealth(true, fmt.Sprintf("leading; %d controllers: %s", len(names), strings.Join(names, ", ")))
+		m.SetHealth(true, fmt.Sprintf("leading; %d controllers: %s", len(names), strings.Join(names, ", ")))
 	}
 	<-ctx.Done()
 	wg.Wait()

@@ -355,37 +355,11 @@ func (d *daemonSetController) nodeToDaemonPods(ctx context.Context, ds *appsv1.D
 	if err != nil {
 		return nil, err
 	}
-	owner := workloadAsOwner(ds.ObjectMeta)
-	owned, adopt, release := claim(owner, selector, all)
-	var errs []error
-	if len(adopt) > 0 {
-		// Check with the apiserver, not the cache, that ds is still this
-		// DaemonSet and not going, or the adopted pods would go with it.
-		fresh, err := d.client.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
-		switch {
-		case err != nil:
-			return nil, err
-		case fresh.UID != ds.UID || fresh.DeletionTimestamp != nil:
-			return nil, fmt.Errorf("daemon set %s/%s was replaced or is being deleted: not adopting", ds.Namespace, ds.Name)
-		}
-		for _, pod := range adopt {
-			err := patchPodMeta(ctx, d.client, pod, adoptPatch(owner, daemonSetKind, pod))
-			switch {
-			case apierrors.IsNotFound(err):
-			case err != nil:
-				errs = append(errs, fmt.Errorf("adopting pod %s: %w", pod.Name, err))
-			default:
-				owned = append(owned, pod)
-			}
-		}
-	}
-	for _, pod := range release {
-		if err := patchPodMeta(ctx, d.client, pod, releasePatch(owner, pod)); err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("releasing pod %s: %w", pod.Name, err))
-		}
-	}
-	if len(errs) > 0 {
-		return nil, utilerrors.NewAggregate(errs)
+	owned, err := claimPods(ctx, d.client, ds, daemonSetKind, selector, all, func(ctx context.Context) (metav1.Object, error) {
+		return d.client.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := map[string][]*corev1.Pod{}
 	for _, pod := range owned {
@@ -650,13 +624,6 @@ func (d *daemonSetController) updateStatus(ctx context.Context, ds *appsv1.Daemo
 	}
 	fresh.Status = status
 	_, err = d.client.AppsV1().DaemonSets(ds.Namespace).UpdateStatus(ctx, fresh, metav1.UpdateOptions{})
-	return err
-}
-
-// patchPodMeta applies a strategic merge patch to a pod's metadata
-// (adoption, release).
-func patchPodMeta(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod, patch []byte) error {
-	_, err := client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
 	return err
 }
 
@@ -1150,10 +1117,4 @@ func cloneWithLabel(m map[string]string, key, value string) map[string]string {
 	}
 	out[key] = value
 	return out
-}
-
-// workloadAsOwner lets claim, adoptPatch and releasePatch (replicas.go),
-// which take a ReplicaSet but read only its metadata, work for any owner.
-func workloadAsOwner(meta metav1.ObjectMeta) *appsv1.ReplicaSet {
-	return &appsv1.ReplicaSet{ObjectMeta: meta}
 }

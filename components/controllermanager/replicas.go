@@ -294,23 +294,36 @@ func (m *replicaManager) syncHandler(ctx context.Context, key string) error {
 // claimPods adopts and releases pods as claim says and returns the pods rs
 // owns after it.
 func (m *replicaManager) claimPods(ctx context.Context, rs *appsv1.ReplicaSet, selector labels.Selector, pods []*corev1.Pod) ([]*corev1.Pod, error) {
-	owned, adopt, release := claim(rs, selector, pods)
+	return claimPods(ctx, m.client, rs, m.kind, selector, pods, func(ctx context.Context) (metav1.Object, error) {
+		return m.owners.GetLive(ctx, rs.Namespace, rs.Name)
+	})
+}
+
+// claimPods sorts pods into the ones owner (of kind) owns: those it
+// controls whose labels its selector matches, and the orphans its
+// selector matches, which it adopts (a patch adds owner as their
+// controller). Pods it controls that its selector no longer matches it
+// releases (a patch removes the reference). Every workload controller
+// claims its pods here (upstream: PodControllerRefManager).
+//
+// The cache may be behind: before taking pods, live reads the owner from
+// the apiserver, to check that it still exists (same UID) and is not being
+// deleted, or the pods would go with it.
+func claimPods(ctx context.Context, client kubernetes.Interface, owner metav1.Object, kind schema.GroupVersionKind, selector labels.Selector, pods []*corev1.Pod, live func(context.Context) (metav1.Object, error)) ([]*corev1.Pod, error) {
+	owned, adopt, release := claim(owner, selector, pods)
 	var errs []error
 	if len(adopt) > 0 {
-		// The cache may be behind: before taking pods, check with the
-		// apiserver that rs still exists (same UID) and is not being
-		// deleted, or the pods would go with it.
-		fresh, err := m.owners.GetLive(ctx, rs.Namespace, rs.Name)
+		fresh, err := live(ctx)
 		switch {
 		case err != nil:
 			return nil, err
-		case fresh.UID != rs.UID:
-			return nil, fmt.Errorf("%s %s/%s was deleted and made again (UID %s, not %s): not adopting", m.kind.Kind, rs.Namespace, rs.Name, fresh.UID, rs.UID)
-		case fresh.DeletionTimestamp != nil:
-			return nil, fmt.Errorf("%s %s/%s is being deleted: not adopting", m.kind.Kind, rs.Namespace, rs.Name)
+		case fresh.GetUID() != owner.GetUID():
+			return nil, fmt.Errorf("%s %s/%s was deleted and made again (UID %s, not %s): not adopting", kind.Kind, owner.GetNamespace(), owner.GetName(), fresh.GetUID(), owner.GetUID())
+		case fresh.GetDeletionTimestamp() != nil:
+			return nil, fmt.Errorf("%s %s/%s is being deleted: not adopting", kind.Kind, owner.GetNamespace(), owner.GetName())
 		}
 		for _, pod := range adopt {
-			err := m.patchPod(ctx, pod, adoptPatch(rs, m.kind, pod))
+			err := patchPod(ctx, client, pod, adoptPatch(owner, kind, pod))
 			switch {
 			case apierrors.IsNotFound(err):
 				// Gone meanwhile: nothing to adopt.
@@ -322,15 +335,16 @@ func (m *replicaManager) claimPods(ctx context.Context, rs *appsv1.ReplicaSet, s
 		}
 	}
 	for _, pod := range release {
-		if err := m.patchPod(ctx, pod, releasePatch(rs, pod)); err != nil && !apierrors.IsNotFound(err) {
+		if err := patchPod(ctx, client, pod, releasePatch(owner, pod)); err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("releasing pod %s: %w", pod.Name, err))
 		}
 	}
 	return owned, utilerrors.NewAggregate(errs)
 }
 
-func (m *replicaManager) patchPod(ctx context.Context, pod *corev1.Pod, patch []byte) error {
-	_, err := m.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+// patchPod applies a strategic merge patch to a pod (adoption, release).
+func patchPod(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod, patch []byte) error {
+	_, err := client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
 	return err
 }
 
@@ -459,43 +473,43 @@ func activePods(pods []*corev1.Pod) []*corev1.Pod {
 //
 // Pods another controller owns are left alone, whatever their labels.
 // Reference: kubernetes/pkg/controller/controller_ref_manager.go.
-func claim(rs *appsv1.ReplicaSet, selector labels.Selector, pods []*corev1.Pod) (owned, adopt, release []*corev1.Pod) {
+func claim(owner metav1.Object, selector labels.Selector, pods []*corev1.Pod) (owned, adopt, release []*corev1.Pod) {
 	for _, pod := range pods {
 		match := selector.Matches(labels.Set(pod.Labels))
 		ref := metav1.GetControllerOf(pod)
 		switch {
-		case ref != nil && ref.UID != rs.UID:
+		case ref != nil && ref.UID != owner.GetUID():
 			// another controller's
 		case ref != nil && match:
 			owned = append(owned, pod)
 		case ref != nil:
-			if rs.DeletionTimestamp == nil {
+			if owner.GetDeletionTimestamp() == nil {
 				release = append(release, pod)
 			}
-		case match && rs.DeletionTimestamp == nil && pod.DeletionTimestamp == nil && pod.Namespace == rs.Namespace:
+		case match && owner.GetDeletionTimestamp() == nil && pod.DeletionTimestamp == nil && pod.Namespace == owner.GetNamespace():
 			adopt = append(adopt, pod)
 		}
 	}
 	return owned, adopt, release
 }
 
-// adoptPatch makes rs pod's controller: a strategic merge patch adding an
+// adoptPatch makes owner pod's controller: a strategic merge patch adding an
 // ownerReference (merged into the list by uid). The pod's own uid in the
 // patch is a precondition: the apiserver refuses it if the pod was
 // replaced by another of the same name.
-func adoptPatch(rs *appsv1.ReplicaSet, kind schema.GroupVersionKind, pod *corev1.Pod) []byte {
+func adoptPatch(owner metav1.Object, kind schema.GroupVersionKind, pod *corev1.Pod) []byte {
 	patch := map[string]any{"metadata": map[string]any{
-		"ownerReferences": []metav1.OwnerReference{*metav1.NewControllerRef(rs, kind)},
+		"ownerReferences": []metav1.OwnerReference{*metav1.NewControllerRef(owner, kind)},
 		"uid":             pod.UID,
 	}}
 	data, _ := json.Marshal(patch)
 	return data
 }
 
-// releasePatch removes rs's ownerReference from pod.
-func releasePatch(rs *appsv1.ReplicaSet, pod *corev1.Pod) []byte {
+// releasePatch removes owner's ownerReference from pod.
+func releasePatch(owner metav1.Object, pod *corev1.Pod) []byte {
 	patch := map[string]any{"metadata": map[string]any{
-		"ownerReferences": []map[string]any{{"$patch": "delete", "uid": rs.UID}},
+		"ownerReferences": []map[string]any{{"$patch": "delete", "uid": owner.GetUID()}},
 		"uid":             pod.UID,
 	}}
 	data, _ := json.Marshal(patch)

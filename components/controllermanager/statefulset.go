@@ -274,34 +274,9 @@ func (s *statefulSetController) claimPods(ctx context.Context, set *appsv1.State
 		return nil, err
 	}
 	members := slices.DeleteFunc(all, func(p *corev1.Pod) bool { return !isStatefulSetMember(set, p) })
-	owner := workloadAsOwner(set.ObjectMeta)
-	owned, adopt, release := claim(owner, selector, members)
-	var errs []error
-	if len(adopt) > 0 {
-		fresh, err := s.client.AppsV1().StatefulSets(set.Namespace).Get(ctx, set.Name, metav1.GetOptions{})
-		switch {
-		case err != nil:
-			return nil, err
-		case fresh.UID != set.UID || fresh.DeletionTimestamp != nil:
-			return nil, fmt.Errorf("statefulset %s/%s was replaced or is being deleted: not adopting", set.Namespace, set.Name)
-		}
-		for _, pod := range adopt {
-			err := patchPodMeta(ctx, s.client, pod, adoptPatch(owner, statefulSetKind, pod))
-			switch {
-			case apierrors.IsNotFound(err):
-			case err != nil:
-				errs = append(errs, fmt.Errorf("adopting pod %s: %w", pod.Name, err))
-			default:
-				owned = append(owned, pod)
-			}
-		}
-	}
-	for _, pod := range release {
-		if err := patchPodMeta(ctx, s.client, pod, releasePatch(owner, pod)); err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("releasing pod %s: %w", pod.Name, err))
-		}
-	}
-	return owned, utilerrors.NewAggregate(errs)
+	return claimPods(ctx, s.client, set, statefulSetKind, selector, members, func(ctx context.Context) (metav1.Object, error) {
+		return s.client.AppsV1().StatefulSets(set.Namespace).Get(ctx, set.Name, metav1.GetOptions{})
+	})
 }
 
 // statefulSetRevisions finds the set's update revision (the one of its

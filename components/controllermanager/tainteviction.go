@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 )
 
@@ -70,24 +71,10 @@ func noExecuteTaints(taints []corev1.Taint) []corev1.Taint {
 
 // toleratesTaint reports whether toleration t matches taint: the same
 // effect (or any, when empty); the same key, or any key with an empty key
-// and Exists; and Exists or the same value.
+// and Exists; and Exists or the same value. The rule is k8s.io/api's
+// (Toleration.ToleratesTaint), which the scheduler and the kubelet use too.
 func toleratesTaint(t corev1.Toleration, taint corev1.Taint) bool {
-	if t.Effect != "" && t.Effect != taint.Effect {
-		return false
-	}
-	if t.Key == "" {
-		return t.Operator == corev1.TolerationOpExists
-	}
-	if t.Key != taint.Key {
-		return false
-	}
-	switch t.Operator {
-	case corev1.TolerationOpExists:
-		return true
-	case "", corev1.TolerationOpEqual:
-		return t.Value == taint.Value
-	}
-	return false
+	return t.ToleratesTaint(klog.Background(), &taint, false)
 }
 
 // evictionTime is the pure core of the controller: when must a pod with

@@ -76,12 +76,11 @@ type Config struct {
 
 // Kubelet is the reference kubelet component.
 type Kubelet struct {
-	mu      sync.Mutex
-	started bool
-	cancel  context.CancelFunc
-	done    chan struct{}
-	health  string
-	healthy bool
+	// The life cycle comes from plugins.Background. Health is healthy
+	// once the Node is registered and pods are synced. Stop stops the
+	// kubelet; the pods keep running, as they do when a real kubelet
+	// restarts, and a new kubelet adopts them.
+	plugins.Background
 }
 
 var _ plugins.Component = (*Kubelet)(nil)
@@ -145,70 +144,30 @@ func ConfigFrom(s plugins.Settings) (Config, error) {
 // Start connects to the apiserver and containerd, builds the node's pod
 // network, registers the Node and starts syncing pods, in the background.
 func (k *Kubelet) Start(_ context.Context, s plugins.Settings) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.started {
+	if k.Started() {
 		return plugins.ErrAlreadyStarted
 	}
 	cfg, err := ConfigFrom(s)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	k.started, k.cancel, k.done, k.health = true, cancel, make(chan struct{}), "starting"
-	go func() {
-		defer close(k.done)
+	return k.Go("kubelet", func(ctx context.Context) error {
 		// A kubelet that cannot reach containerd or build the pod network
 		// says why in its health and tries again.
 		for {
 			err := k.run(ctx, cfg)
 			if ctx.Err() != nil {
-				return
+				return nil
 			}
-			k.setHealth(false, fmt.Sprintf("%v (retrying)", err))
+			k.SetHealth(false, fmt.Sprintf("%v (retrying)", err))
 			fmt.Fprintf(os.Stderr, "kubelet: %v; retrying in 2s\n", err)
 			select {
 			case <-ctx.Done():
-				return
+				return nil
 			case <-time.After(2 * time.Second):
 			}
 		}
-	}()
-	return nil
-}
-
-func (k *Kubelet) setHealth(ok bool, msg string) {
-	k.mu.Lock()
-	k.healthy, k.health = ok, msg
-	k.mu.Unlock()
-}
-
-// Health is healthy once the Node is registered and pods are synced.
-func (k *Kubelet) Health(context.Context) (plugins.Health, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if !k.started {
-		return plugins.Health{}, plugins.ErrNotStarted
-	}
-	return plugins.Health{Healthy: k.healthy, Message: k.health}, nil
-}
-
-// Stop stops the kubelet. The pods keep running, as they do when a real
-// kubelet restarts; a new kubelet adopts them.
-func (k *Kubelet) Stop(ctx context.Context) error {
-	k.mu.Lock()
-	cancel, done := k.cancel, k.done
-	k.mu.Unlock()
-	if cancel == nil {
-		return nil
-	}
-	cancel()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	})
 }
 
 // node is a running kubelet's state.
@@ -250,7 +209,7 @@ func (k *Kubelet) run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("containerd at %s: %w", cfg.Containerd, err)
 	}
-	k.setHealth(false, "building the pod network")
+	k.SetHealth(false, "building the pod network")
 	network, err := podnet.Setup(podnet.Config{
 		Cluster: cfg.Cluster, Node: cfg.NodeName, PodCIDR: cfg.PodCIDR, ServiceCIDR: cfg.ServiceCIDR,
 		NodeIP: net.ParseIP(cfg.NodeIP), StateDir: filepath.Join(cfg.DataDir, "podnet"),
@@ -275,14 +234,14 @@ func (k *Kubelet) run(ctx context.Context, cfg Config) error {
 	defer broadcaster.Shutdown()
 	n.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: cfg.NodeName})
 
-	k.setHealth(false, "registering the node")
+	k.SetHealth(false, "registering the node")
 	facts := ReadNodeFacts(cfg.NodeName, cfg.NodeIP, cfg.PodCIDR.String(), "containerd://"+version.Version)
 	for {
 		err := register(ctx, cs, NodeObject(facts, time.Now()))
 		if err == nil {
 			break
 		}
-		k.setHealth(false, fmt.Sprintf("registering the node: %v", err))
+		k.SetHealth(false, fmt.Sprintf("registering the node: %v", err))
 		select {
 		case <-ctx.Done():
 			return nil
@@ -312,7 +271,7 @@ func (k *Kubelet) run(ctx context.Context, cfg Config) error {
 	})
 	podInformers.Start(ctx.Done())
 	all.Start(ctx.Done())
-	k.setHealth(false, "syncing pods")
+	k.SetHealth(false, "syncing pods")
 	for _, ok := range podInformers.WaitForCacheSync(ctx.Done()) {
 		if !ok {
 			return nil
@@ -332,7 +291,7 @@ func (k *Kubelet) run(ctx context.Context, cfg Config) error {
 	for i := 0; i < workers; i++ {
 		go n.worker(ctx)
 	}
-	k.setHealth(true, fmt.Sprintf("node %s registered, pod CIDR %s, containerd %s", cfg.NodeName, cfg.PodCIDR, version.Version))
+	k.SetHealth(true, fmt.Sprintf("node %s registered, pod CIDR %s, containerd %s", cfg.NodeName, cfg.PodCIDR, version.Version))
 	<-ctx.Done()
 	return nil
 }

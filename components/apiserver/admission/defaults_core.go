@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/klog/v2"
 )
 
 // Defaults of the core ("v1") group.
@@ -129,7 +130,7 @@ func admitDefaultTolerationSeconds(spec *corev1.PodSpec) {
 		taint := corev1.Taint{Key: key, Effect: corev1.TaintEffectNoExecute}
 		tolerated := false
 		for i := range spec.Tolerations {
-			if tolerates(spec.Tolerations[i], taint) {
+			if spec.Tolerations[i].ToleratesTaint(klog.Background(), &taint, false) {
 				tolerated = true
 				break
 			}
@@ -141,27 +142,6 @@ func admitDefaultTolerationSeconds(spec *corev1.PodSpec) {
 			})
 		}
 	}
-}
-
-// tolerates reports whether a toleration matches a taint: same effect (or
-// any), same key (or, with Exists, any), same value unless Exists.
-func tolerates(t corev1.Toleration, taint corev1.Taint) bool {
-	if t.Effect != "" && t.Effect != taint.Effect {
-		return false
-	}
-	if t.Key == "" {
-		return t.Operator == corev1.TolerationOpExists
-	}
-	if t.Key != taint.Key {
-		return false
-	}
-	switch t.Operator {
-	case corev1.TolerationOpExists:
-		return true
-	case "", corev1.TolerationOpEqual:
-		return t.Value == taint.Value
-	}
-	return false
 }
 
 // defaultPodTemplate defaults the pod template of a workload: the PodSpec
