@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"reflect"
 	"slices"
 	"sort"
@@ -20,7 +19,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/kubernetes"
@@ -335,28 +333,9 @@ func (s *statefulSetController) statefulSetRevisions(ctx context.Context, set *a
 // up, which changes the hash, and it tries again.
 func (s *statefulSetController) createRevision(ctx context.Context, set *appsv1.StatefulSet, patch []byte, revision int64, collisionCount *int32) (*appsv1.ControllerRevision, error) {
 	for range 5 {
-		hash := controllerRevisionHash(patch, collisionCount)
-		cr := &appsv1.ControllerRevision{
-			ObjectMeta: metav1.ObjectMeta{
-				Name:            controllerRevisionName(set.Name, hash),
-				Namespace:       set.Namespace,
-				Labels:          cloneWithLabel(set.Spec.Template.Labels, appsv1.ControllerRevisionHashLabelKey, hash),
-				Annotations:     maps.Clone(set.Annotations),
-				OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(set, statefulSetKind)},
-			},
-			Data:     runtime.RawExtension{Raw: patch},
-			Revision: revision,
-		}
-		made, err := s.client.AppsV1().ControllerRevisions(set.Namespace).Create(ctx, cr, metav1.CreateOptions{})
-		if !apierrors.IsAlreadyExists(err) {
-			return made, err
-		}
-		existing, err := s.client.AppsV1().ControllerRevisions(set.Namespace).Get(ctx, cr.Name, metav1.GetOptions{})
-		if err != nil {
-			return nil, err
-		}
-		if ref := metav1.GetControllerOf(existing); ref != nil && ref.UID == set.UID && string(existing.Data.Raw) == string(patch) {
-			return existing, nil // ours: the cache had not shown it yet
+		cr, collided, err := createControllerRevision(ctx, s.client, set, statefulSetKind, set.Spec.Template.Labels, patch, revision, collisionCount)
+		if err != nil || !collided {
+			return cr, err
 		}
 		*collisionCount++
 	}
