@@ -174,8 +174,15 @@ func (r *Runtime) inspect(ctx context.Context, ctr containerd.Container) (Contai
 		}
 		if !c.StartedAt.IsZero() {
 			// Started once, and its task is gone without a record: the
-			// node lost it (containerd's state was wiped, say).
-			c.State, c.ExitCode, c.FinishedAt = StateExited, 255, c.StartedAt
+			// node lost it (the machine was powered off, containerd's
+			// state was wiped). When it ended is unknown; now, when the
+			// kubelet finds out, is recorded, so that the pod's
+			// lastState says "ended a moment ago" rather than inventing
+			// a time, and says the same on the next look.
+			c.State, c.ExitCode, c.FinishedAt = StateExited, 255, time.Now()
+			if err := r.recordExit(ctx, ctr, c); err != nil && !errdefs.IsNotFound(err) {
+				return c, err
+			}
 		}
 		return c, nil
 	}
