@@ -57,6 +57,11 @@ const (
 	metricsForgetAfter = 10 * time.Minute
 	// metricsScrapeTimeout bounds one kubelet scrape.
 	metricsScrapeTimeout = 5 * time.Second
+	// metricsRetryAfter: a kubelet that did not answer is not asked again
+	// for this long, so that a node that is down (its machine stopped)
+	// does not make every `kubectl top` and every HPA sync wait for the
+	// scrape timeout.
+	metricsRetryAfter = 30 * time.Second
 )
 
 // metricsGV is the group version served.
@@ -229,8 +234,9 @@ func podMetricsFrom(pod *corev1.Pod, prev, last *nodeScrape, now time.Time) (met
 // metricsCache keeps the last two scrapes of every node. Its zero value
 // is ready to use.
 type metricsCache struct {
-	mu    sync.Mutex
-	nodes map[string]*nodeHistory
+	mu     sync.Mutex
+	nodes  map[string]*nodeHistory
+	failed map[string]time.Time // nodes whose last scrape failed, and when
 }
 
 type nodeHistory struct {
@@ -248,7 +254,7 @@ func (c *metricsCache) refresh(ctx context.Context, nodes []string, now func() t
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.nodes == nil {
-		c.nodes = map[string]*nodeHistory{}
+		c.nodes, c.failed = map[string]*nodeHistory{}, map[string]time.Time{}
 	}
 	var errs []error
 	scrapeAll := func(which []string) {
@@ -270,8 +276,10 @@ func (c *metricsCache) refresh(ctx context.Context, nodes []string, now func() t
 			r := <-results
 			if r.err != nil {
 				errs = append(errs, fmt.Errorf("node %s: %w", r.node, r.err))
+				c.failed[r.node] = now()
 				continue
 			}
+			delete(c.failed, r.node)
 			h := c.nodes[r.node]
 			if h == nil {
 				h = &nodeHistory{}
@@ -285,8 +293,17 @@ func (c *metricsCache) refresh(ctx context.Context, nodes []string, now func() t
 			delete(c.nodes, n) // a node gone (or no longer asked about)
 		}
 	}
+	for n, at := range c.failed {
+		if now().Sub(at) > metricsForgetAfter {
+			delete(c.failed, n)
+		}
+	}
 	var stale []string
 	for _, n := range nodes {
+		if at, ok := c.failed[n]; ok && now().Sub(at) < metricsRetryAfter {
+			errs = append(errs, fmt.Errorf("node %s: its kubelet did not answer %v ago; asking again after %v", n, now().Sub(at).Round(time.Second), metricsRetryAfter))
+			continue
+		}
 		if h := c.nodes[n]; h == nil || now().Sub(h.at) >= metricsMaxAge {
 			stale = append(stale, n)
 		}

@@ -154,6 +154,20 @@ func TestMetricsCacheRefresh(t *testing.T) {
 	if len(calls) != n+1 || hist["node1"].last.Node.CPU != 3 || hist["node1"].prev.Node.CPU != 2 {
 		t.Errorf("a stale refresh: calls %v, history %+v %+v; want one more scrape, prev=2 last=3", calls, hist["node1"].prev, hist["node1"].last)
 	}
+
+	// A kubelet that did not answer is not asked again before
+	// metricsRetryAfter (each ask could cost the scrape timeout), but is
+	// still reported; after it, it is asked again.
+	n = len(calls)
+	_, errs = c.refresh(context.Background(), []string{"down"}, now, scrape)
+	if len(calls) != n || len(errs) != 1 {
+		t.Errorf("a refresh soon after a failed scrape: calls %v, errors %v; want no scrape and one error", calls[n:], errs)
+	}
+	clock = clock.Add(metricsRetryAfter)
+	c.refresh(context.Background(), []string{"down"}, now, scrape)
+	if len(calls) != n+1 || calls[n] != "down" {
+		t.Errorf("a refresh after metricsRetryAfter: calls %v; want the node asked again", calls[n:])
+	}
 }
 
 // End to end through the real clients: discovery lists metrics.k8s.io
