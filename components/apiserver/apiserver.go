@@ -77,6 +77,7 @@ func (a *APIServer) Identify(context.Context) (plugins.Identity, error) {
 //	                          300, 300: how long a new pod tolerates its
 //	                          node's not-ready / unreachable NoExecute taint
 //	                          before the taint-eviction-controller deletes it
+//	event-ttl                 1h: etcd deletes an Event this long after its last write
 func (a *APIServer) Start(ctx context.Context, s plugins.Settings) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -129,7 +130,13 @@ func (a *APIServer) Start(ctx context.Context, s plugins.Settings) error {
 		}
 		saKeys = &ServiceAccountKeys{Signer: key, Issuer: get("service-account-issuer", DefaultIssuer)}
 	}
+	eventTTL, err := time.ParseDuration(get("event-ttl", DefaultEventTTL.String()))
+	if err != nil || eventTTL <= 0 {
+		client.Close()
+		return fmt.Errorf("apiserver: setting event-ttl=%q: want a duration such as 1h", s.Values["event-ttl"])
+	}
 	srv, err := NewServer(Config{
+		EventTTL:           eventTTL,
 		ServiceAccountKeys: saKeys,
 		Etcd:               client,
 		Advertise:          addr,

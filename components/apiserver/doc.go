@@ -258,6 +258,12 @@
 //	                             service-account tokens (none: no tokens)
 //	service-account-issuer       the tokens' issuer and default audience
 //	                             (https://kubernetes.default.svc.cluster.local)
+//	default-not-ready-toleration-seconds, default-unreachable-toleration-seconds
+//	                             300, 300: the NoExecute tolerations every new
+//	                             pod gets (chapter 5's node lifecycle)
+//	event-ttl                    1h: Events are written with an etcd lease
+//	                             and vanish this long after their last
+//	                             write (storage.Store.WithTTL)
 //
 // It listens on <machine address>:<secure-port> only.
 //

@@ -64,7 +64,14 @@ type Config struct {
 	KubeletClient *http.Client
 	// ServiceAccountKeys sign service-account tokens; nil: no tokens.
 	ServiceAccountKeys *ServiceAccountKeys
+	// EventTTL is how long an Event lives after its last write (setting
+	// event-ttl, kube-apiserver's --event-ttl); 0: DefaultEventTTL.
+	EventTTL time.Duration
 }
+
+// DefaultEventTTL is kube-apiserver's default --event-ttl: Events are
+// history, not state, and a busy cluster writes many.
+const DefaultEventTTL = time.Hour
 
 // NewServer builds the server over etcd.
 func NewServer(cfg Config) (*Server, error) {
@@ -91,6 +98,13 @@ func NewServer(cfg Config) (*Server, error) {
 			prefix = "/registry/" + r.GVR.Group + "/" + r.GVR.Resource
 		}
 		s.stores[r] = storage.New(cfg.Etcd, codec, r.GVR.GroupResource(), prefix, r.New, r.NewList)
+		if r.GVR.Resource == "events" {
+			ttl := cfg.EventTTL
+			if ttl <= 0 {
+				ttl = DefaultEventTTL
+			}
+			s.stores[r].WithTTL(ttl) // etcd deletes an Event ttl after its last write
+		}
 		described = append(described, openapi.Resource{
 			Group: r.GVR.Group, Version: r.GVR.Version, Kind: r.Kind, Plural: r.GVR.Resource,
 			Namespaced: r.Namespaced, Verbs: verbs(r), Subresources: openapiSubresources(r),

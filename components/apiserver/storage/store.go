@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -41,6 +42,7 @@ type Store struct {
 	newObj  func() runtime.Object
 	newList func() runtime.Object
 	gvk     schema.GroupVersionKind // of newObj(), for bookmarks; may be empty
+	leases  *leases                 // nil: objects live until deleted (see WithTTL)
 }
 
 // New returns the Store of one resource.
@@ -64,6 +66,15 @@ func New(client *clientv3.Client, codec runtime.Codec, gr schema.GroupResource, 
 	if gvks, _, err := scheme.Scheme.ObjectKinds(newObj()); err == nil && len(gvks) > 0 {
 		s.gvk = gvks[0]
 	}
+	return s
+}
+
+// WithTTL makes every object this Store writes expire ttl after its last
+// write: etcd deletes the key when its lease runs out, and watchers see
+// the deletion. kube-apiserver does this for Events (--event-ttl, 1 h), so
+// that a busy cluster's events do not pile up forever. It returns s.
+func (s *Store) WithTTL(ttl time.Duration) *Store {
+	s.leases = &leases{client: s.client, ttl: ttl}
 	return s
 }
 
@@ -127,10 +138,14 @@ func (s *Store) Create(ctx context.Context, namespace, name string, obj runtime.
 		return nil, err
 	}
 	key := s.Key(namespace, name)
+	opts, err := s.putOptions(ctx)
+	if err != nil {
+		return nil, err
+	}
 	// The key must not exist: its create_revision is 0 only if it does not.
 	resp, err := s.client.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(data))).
+		Then(clientv3.OpPut(key, string(data), opts...)).
 		Commit()
 	if err != nil {
 		return nil, fmt.Errorf("storage: create %s: %w", key, err)
@@ -216,11 +231,15 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, namespace, name string, pr
 			// Nothing changed: no write, no new revision, no watch event.
 			return s.decode(key, current, rev)
 		}
+		opts, err := s.putOptions(ctx)
+		if err != nil {
+			return nil, err
+		}
 		// Write only if the key is still at the revision we read; if not,
 		// etcd hands back the newer state in the same round trip.
 		resp, err := s.client.Txn(ctx).
 			If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
-			Then(clientv3.OpPut(key, string(data))).
+			Then(clientv3.OpPut(key, string(data), opts...)).
 			Else(clientv3.OpGet(key)).
 			Commit()
 		if err != nil {
