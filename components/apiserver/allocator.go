@@ -157,6 +157,14 @@ func needsNodePorts(t corev1.ServiceType) bool {
 	return t == corev1.ServiceTypeNodePort || t == corev1.ServiceTypeLoadBalancer
 }
 
+// needsHealthCheckPort: a LoadBalancer Service with externalTrafficPolicy
+// Local gets one more node port, spec.healthCheckNodePort, on which every
+// node's kube-proxy answers whether that node has endpoints of the
+// Service (a load balancer sends traffic only to the nodes that say yes).
+func needsHealthCheckPort(svc *corev1.Service) bool {
+	return svc.Spec.Type == corev1.ServiceTypeLoadBalancer && svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
+}
+
 // allocate gives a new Service its ClusterIP and node ports. The returned
 // func gives them back (when the write fails).
 func (s *Server) allocate(ctx context.Context, obj runtime.Object, dryRun bool) (func(), error) {
@@ -195,6 +203,14 @@ func (s *Server) allocate(ctx context.Context, obj runtime.Object, dryRun bool) 
 			keys = append(keys, fmt.Sprint(portPrefix, p))
 			svc.Spec.Ports[i].NodePort = p
 		}
+	}
+	if needsHealthCheckPort(svc) {
+		p, err := s.services.allocatePort(ctx, svc.Spec.HealthCheckNodePort, owner, dryRun)
+		if err != nil {
+			return nil, invalid(field.NewPath("spec", "healthCheckNodePort"), svc.Spec.HealthCheckNodePort, err)
+		}
+		keys = append(keys, fmt.Sprint(portPrefix, p))
+		svc.Spec.HealthCheckNodePort = p
 	}
 	if dryRun {
 		keys = nil
@@ -251,6 +267,25 @@ func (s *Server) reallocate(ctx context.Context, next, old runtime.Object) (clai
 			svc.Spec.Ports[i].NodePort = 0
 		}
 	}
+	if prev.Spec.HealthCheckNodePort != 0 {
+		had[prev.Spec.HealthCheckNodePort] = true
+	}
+	if needsHealthCheckPort(svc) {
+		if p := svc.Spec.HealthCheckNodePort; p != 0 && p == prev.Spec.HealthCheckNodePort {
+			keep[p] = true
+		} else {
+			got, err := s.services.allocatePort(ctx, p, svc.Namespace+"/"+svc.Name, false)
+			if err != nil {
+				return claimed, nil, apierrors.NewInvalid(corev1.SchemeGroupVersion.WithKind("Service").GroupKind(), svc.Name,
+					field.ErrorList{field.Invalid(field.NewPath("spec", "healthCheckNodePort"), p, err.Error())})
+			}
+			claimed = append(claimed, fmt.Sprint(portPrefix, got))
+			svc.Spec.HealthCheckNodePort = got
+			keep[got] = true
+		}
+	} else {
+		svc.Spec.HealthCheckNodePort = 0
+	}
 	for p := range had {
 		if !keep[p] {
 			unused = append(unused, fmt.Sprint(portPrefix, p))
@@ -272,5 +307,8 @@ func (s *Server) release(obj runtime.Object) {
 		if p.NodePort != 0 {
 			s.services.free(fmt.Sprint(portPrefix, p.NodePort))
 		}
+	}
+	if svc.Spec.HealthCheckNodePort != 0 {
+		s.services.free(fmt.Sprint(portPrefix, svc.Spec.HealthCheckNodePort))
 	}
 }

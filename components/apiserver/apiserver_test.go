@@ -154,6 +154,56 @@ func TestServiceAllocation(t *testing.T) {
 	}
 }
 
+// A LoadBalancer Service with externalTrafficPolicy Local gets a
+// healthCheckNodePort; it keeps it across updates, gives it back when it
+// no longer needs it, and a deleted Service frees it.
+func TestHealthCheckNodePort(t *testing.T) {
+	cs, _ := newTestServer(t)
+	ctx := context.Background()
+	svcs := cs.CoreV1().Services("default")
+	svc, err := svcs.Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "lb"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyLocal,
+			Ports: []corev1.ServicePort{{Port: 80}}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := svc.Spec.HealthCheckNodePort
+	if hc < NodePortMin || hc > NodePortMax || hc == svc.Spec.Ports[0].NodePort {
+		t.Fatalf("healthCheckNodePort %d (node port %d): want a node port of its own", hc, svc.Spec.Ports[0].NodePort)
+	}
+
+	svc.Labels = map[string]string{"x": "y"}
+	if svc, err = svcs.Update(ctx, svc, metav1.UpdateOptions{}); err != nil || svc.Spec.HealthCheckNodePort != hc {
+		t.Fatalf("an update: healthCheckNodePort %d, %v; want %d kept", svc.Spec.HealthCheckNodePort, err, hc)
+	}
+
+	// Cluster policy (the field left as it was, as a patch of the policy
+	// alone leaves it): no health check port; the port is free again.
+	svc.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyCluster
+	if svc, err = svcs.Update(ctx, svc, metav1.UpdateOptions{}); err != nil || svc.Spec.HealthCheckNodePort != 0 {
+		t.Fatalf("to Cluster: healthCheckNodePort %d, %v; want 0", svc.Spec.HealthCheckNodePort, err)
+	}
+	other, err := svcs.Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "other"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Ports: []corev1.ServicePort{{Port: 80, NodePort: hc}}}}, metav1.CreateOptions{})
+	if err != nil || other.Spec.Ports[0].NodePort != hc {
+		t.Fatalf("taking the freed health check port %d: %v", hc, err)
+	}
+
+	// Back to Local: a new health check port; it goes with the Service.
+	svc.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+	if svc, err = svcs.Update(ctx, svc, metav1.UpdateOptions{}); err != nil || svc.Spec.HealthCheckNodePort == 0 || svc.Spec.HealthCheckNodePort == hc {
+		t.Fatalf("back to Local: healthCheckNodePort %d, %v; want a new one", svc.Spec.HealthCheckNodePort, err)
+	}
+	hc = svc.Spec.HealthCheckNodePort
+	if err := svcs.Delete(ctx, "lb", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svcs.Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "again"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Ports: []corev1.ServicePort{{Port: 80, NodePort: hc}}}}, metav1.CreateOptions{}); err != nil {
+		t.Errorf("the deleted Service's health check port %d is not free: %v", hc, err)
+	}
+}
+
 func TestWatchAndBinding(t *testing.T) {
 	cs, _ := newTestServer(t)
 	ctx := context.Background()

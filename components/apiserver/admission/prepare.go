@@ -235,6 +235,13 @@ func prepareServiceUpdate(newSvc, oldSvc *corev1.Service) {
 	if needsHealthCheck(oldSvc) && needsHealthCheck(newSvc) && newSvc.Spec.HealthCheckNodePort == 0 {
 		newSvc.Spec.HealthCheckNodePort = oldSvc.Spec.HealthCheckNodePort
 	}
+	// Switched to a type or policy that needs no health check port, with
+	// the field left as it was (a patch of externalTrafficPolicy alone):
+	// drop it, as Kubernetes does (dropTypeDependentFields), rather than
+	// refuse the update.
+	if needsHealthCheck(oldSvc) && !needsHealthCheck(newSvc) && newSvc.Spec.HealthCheckNodePort == oldSvc.Spec.HealthCheckNodePort {
+		newSvc.Spec.HealthCheckNodePort = 0
+	}
 }
 
 func needsNodePort(svc *corev1.Service) bool {
