@@ -172,7 +172,12 @@
 // PullFailedUsingLocal warning event. `image: busybox` means busybox:latest,
 // pulled Always, and must still run. The images a node has are those
 // `make images` built, which the containerd component imports at start:
-// registry.k8s.io/pause:3.10, busybox and tinykube/demo:1.0.
+// registry.k8s.io/pause:3.10, busybox and tinykube/demo (1.0, 2.0). The
+// Node's status.images lists them (NodeImages: every name, and
+// repository@digest), as the scheduler's ImageLocality reads them. As in
+// Kubernetes, the names are the runtime's full ones
+// (docker.io/tinykube/demo:1.0), which a pod's short image name
+// (tinykube/demo:1.0) does not match.
 //
 // # The kubelet API: kubectl logs and kubectl exec
 //

@@ -1,8 +1,12 @@
 package kubelet
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"os"
+	"slices"
+	"strings"
 	"time"
 
 	containerd "github.com/containerd/containerd"
@@ -76,4 +80,73 @@ func (r *Runtime) HasImage(ctx context.Context, image string) bool {
 	}
 	_, err = r.client.GetImage(ctx, ref)
 	return err == nil
+}
+
+// MaxNodeImages is how many images a Node's status lists at most, the
+// largest first (the kubelet's nodeStatusMaxImages).
+const MaxNodeImages = 50
+
+// nodeImages lists the node's images for its status, or nil (and a line
+// in the log) if containerd cannot say.
+func (n *node) nodeImages(ctx context.Context) []corev1.ContainerImage {
+	imgs, err := n.runtime.client.ListImages(ctx)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "kubelet: listing images: %v\n", err)
+		return nil
+	}
+	var refs []imageRef
+	for _, img := range imgs {
+		size, err := img.Size(ctx)
+		if err != nil {
+			continue // its content is incomplete: not usable
+		}
+		refs = append(refs, imageRef{Name: img.Name(), Digest: img.Target().Digest.String(), Size: size})
+	}
+	return NodeImages(refs)
+}
+
+// imageRef is one name of an image in containerd: several names (tags)
+// can point to the same image (digest).
+type imageRef struct {
+	Name, Digest string
+	Size         int64
+}
+
+// NodeImages is what a Node's status.images says of refs: one entry per
+// image, with all its names and its name@digest, the largest images
+// first, at most MaxNodeImages. Pure.
+func NodeImages(refs []imageRef) []corev1.ContainerImage {
+	byDigest := map[string]*corev1.ContainerImage{}
+	var order []string
+	for _, r := range refs {
+		img := byDigest[r.Digest]
+		if img == nil {
+			img = &corev1.ContainerImage{SizeBytes: r.Size}
+			byDigest[r.Digest] = img
+			order = append(order, r.Digest)
+		}
+		img.Names = append(img.Names, r.Name)
+	}
+	out := []corev1.ContainerImage{}
+	for _, d := range order {
+		img := byDigest[d]
+		slices.Sort(img.Names)
+		// The repository of its first name, with the digest:
+		// docker.io/tinykube/demo:1.0 → docker.io/tinykube/demo@sha256:...
+		name := img.Names[0]
+		if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") && !strings.Contains(name, "@") {
+			img.Names = append([]string{name[:i] + "@" + d}, img.Names...)
+		}
+		out = append(out, *img)
+	}
+	slices.SortStableFunc(out, func(a, b corev1.ContainerImage) int {
+		if a.SizeBytes != b.SizeBytes {
+			return cmp.Compare(b.SizeBytes, a.SizeBytes)
+		}
+		return cmp.Compare(a.Names[0], b.Names[0])
+	})
+	if len(out) > MaxNodeImages {
+		out = out[:MaxNodeImages]
+	}
+	return out
 }

@@ -236,6 +236,7 @@ func (k *Kubelet) run(ctx context.Context, cfg Config) error {
 
 	k.SetHealth(false, "registering the node")
 	facts := ReadNodeFacts(cfg.NodeName, cfg.NodeIP, cfg.PodCIDR.String(), "containerd://"+version.Version)
+	facts.Images = n.nodeImages(ctx)
 	for {
 		err := register(ctx, cs, NodeObject(facts, time.Now()))
 		if err == nil {
@@ -310,7 +311,7 @@ func (n *node) heartbeat(ctx context.Context) {
 			fmt.Fprintf(os.Stderr, "kubelet: lease: %v\n", err)
 		}
 		if time.Since(lastStatus) >= NodeStatusMaxSilence || !n.postedReady() {
-			if err := updateNodeStatus(ctx, n.cs, n.cfg.NodeName, time.Now()); err == nil {
+			if err := updateNodeStatus(ctx, n.cs, n.cfg.NodeName, n.nodeImages(ctx), time.Now()); err == nil {
 				lastStatus = time.Now()
 			} else if ctx.Err() == nil {
 				fmt.Fprintf(os.Stderr, "kubelet: %v\n", err)

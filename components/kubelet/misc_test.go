@@ -240,3 +240,20 @@ func TestNodeConditions(t *testing.T) {
 		})
 	}
 }
+
+func TestNodeImages(t *testing.T) {
+	got := NodeImages([]imageRef{
+		{Name: "docker.io/tinykube/demo:1.0", Digest: "sha256:d1", Size: 5 << 20},
+		{Name: "registry.k8s.io/pause:3.10", Digest: "sha256:p", Size: 1 << 20},
+		{Name: "docker.io/tinykube/demo:latest", Digest: "sha256:d1", Size: 5 << 20},
+		{Name: "localhost:5000/x:1", Digest: "sha256:x", Size: 2 << 20},
+	})
+	want := []corev1.ContainerImage{
+		{Names: []string{"docker.io/tinykube/demo@sha256:d1", "docker.io/tinykube/demo:1.0", "docker.io/tinykube/demo:latest"}, SizeBytes: 5 << 20},
+		{Names: []string{"localhost:5000/x@sha256:x", "localhost:5000/x:1"}, SizeBytes: 2 << 20},
+		{Names: []string{"registry.k8s.io/pause@sha256:p", "registry.k8s.io/pause:3.10"}, SizeBytes: 1 << 20},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("NodeImages (-want +got):\n%s", diff)
+	}
+}

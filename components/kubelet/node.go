@@ -42,6 +42,9 @@ type NodeFacts struct {
 	Kernel, OSImage        string
 	Runtime                string // containerd://1.6.20
 	MachineID, BootID      string
+	// Images are the images on the node (Runtime.NodeImages): the
+	// scheduler's ImageLocality prefers nodes that have a pod's images.
+	Images []corev1.ContainerImage
 }
 
 // ReadNodeFacts reads the machine: CPUs, memory, kernel, OS, IDs.
@@ -118,6 +121,7 @@ func NodeObject(f NodeFacts, now time.Time) *corev1.Node {
 				{Type: corev1.NodeHostName, Address: f.Name},
 			},
 			DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: KubeletPort}},
+			Images:          f.Images,
 			NodeInfo: corev1.NodeSystemInfo{
 				MachineID:               f.MachineID,
 				SystemUUID:              f.MachineID,
@@ -214,13 +218,17 @@ func renewLease(ctx context.Context, cs kubernetes.Interface, node string, durat
 	return err
 }
 
-// updateNodeStatus rewrites the Node's conditions with a fresh heartbeat.
-func updateNodeStatus(ctx context.Context, cs kubernetes.Interface, name string, now time.Time) error {
+// updateNodeStatus rewrites the Node's conditions with a fresh heartbeat,
+// and its images unless images is nil (they could not be listed).
+func updateNodeStatus(ctx context.Context, cs kubernetes.Interface, name string, images []corev1.ContainerImage, now time.Time) error {
 	node, err := cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return err
 	}
 	node.Status.Conditions = NodeConditions(node.Status.Conditions, now)
+	if images != nil {
+		node.Status.Images = images
+	}
 	_, err = cs.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{})
 	if err != nil {
 		return fmt.Errorf("node status: %w", err)
