@@ -262,8 +262,12 @@ func (t *taintEvictionController) syncHandler(ctx context.Context, key string) e
 
 // evict marks pod as a disruption target and deletes it, with its grace
 // period: its kubelet stops it, if it can.
+//
+// A pod already marked is one this controller has evicted before the
+// cache showed the deletion (the status update comes back first and
+// queues the pod again): it is deleted again, which changes nothing, but
+// without a second event and log line.
 func (t *taintEvictionController) evict(ctx context.Context, pod *corev1.Pod) error {
-	t.recorder.Eventf(pod, corev1.EventTypeNormal, "TaintManagerEviction", "Marking for deletion Pod %s/%s", pod.Namespace, pod.Name)
 	p := pod.DeepCopy() // never modify the cache's copy
 	cond := corev1.PodCondition{
 		Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue,
@@ -278,6 +282,7 @@ func (t *taintEvictionController) evict(ctx context.Context, pod *corev1.Pod) er
 		}
 	}
 	if !marked {
+		t.recorder.Eventf(pod, corev1.EventTypeNormal, "TaintManagerEviction", "Marking for deletion Pod %s/%s", pod.Namespace, pod.Name)
 		if !slices.ContainsFunc(p.Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == corev1.DisruptionTarget }) {
 			p.Status.Conditions = append(p.Status.Conditions, cond)
 		}
@@ -292,6 +297,8 @@ func (t *taintEvictionController) evict(ctx context.Context, pod *corev1.Pod) er
 	if err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
-	logf("taint-eviction-controller", "pod %s/%s on %s: deleted (NoExecute taint)", pod.Namespace, pod.Name, pod.Spec.NodeName)
+	if !marked {
+		logf("taint-eviction-controller", "pod %s/%s on %s: deleted (NoExecute taint)", pod.Namespace, pod.Name, pod.Spec.NodeName)
+	}
 	return nil
 }

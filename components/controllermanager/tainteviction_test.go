@@ -116,6 +116,25 @@ func TestTaintEvictionUntoleratedAtOnce(t *testing.T) {
 	checkEvicted(t, f, "web-1")
 }
 
+// A pod this controller marked, seen again before the cache shows its
+// deletion, is deleted again (harmless) without a second event.
+func TestTaintEvictionMarkedOnce(t *testing.T) {
+	pod := newPod("web-1", web, onNode("node1", "10.244.1.2"), func(p *corev1.Pod) {
+		p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{
+			Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: TaintEvictionReason, Message: TaintEvictionMessage})
+	})
+	f, c, _ := newTaintEviction(t, t0, lostNode(t0), pod)
+	if err := c.syncHandler(context.Background(), "default/web-1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := describe(f.writes()); len(got) != 1 || got[0] != "delete pods" {
+		t.Errorf("writes %v, want [delete pods]", got)
+	}
+	if ev := f.events(); len(ev) != 0 {
+		t.Errorf("events %v, want none (the first eviction said it)", ev)
+	}
+}
+
 // A pod that tolerates the taint for 5 s is put back on the queue for
 // 5 s; once the (fake) clock has moved on, it is deleted.
 func TestTaintEvictionAfterTolerationSeconds(t *testing.T) {
