@@ -478,30 +478,7 @@ func (jc *jobController) deletePods(ctx context.Context, key string, job *batchv
 	if len(pods) == 0 {
 		return 0, nil
 	}
-	var keys []string
-	for _, p := range pods {
-		keys = append(keys, p.Namespace+"/"+p.Name)
-	}
-	jc.expectations.ExpectDeletions(key, keys)
-	errs := make([]error, len(pods))
-	var wg sync.WaitGroup
-	for i, p := range pods {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := jc.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{})
-			if err != nil {
-				jc.expectations.DeletionObserved(key, p.Namespace+"/"+p.Name)
-				if !apierrors.IsNotFound(err) {
-					jc.recorder.Eventf(job, corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
-					errs[i] = err
-				}
-				return
-			}
-			jc.recorder.Eventf(job, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
-		}()
-	}
-	wg.Wait()
+	errs := deletePods(ctx, jc.client, jc.expectations, key, pods, jc.recorder, job)
 	// Count the deleted ones from the front; stop at the first failure so
 	// that "the first n" holds.
 	n := 0

@@ -367,31 +367,7 @@ func (m *replicaManager) manageReplicas(ctx context.Context, key string, rs *app
 	case diff > 0:
 		n := min(diff, BurstReplicas)
 		victims := podsToDelete(pods, n)
-		var keys []string
-		for _, pod := range victims {
-			keys = append(keys, pod.Namespace+"/"+pod.Name)
-		}
-		m.expectations.ExpectDeletions(key, keys)
-		var wg sync.WaitGroup
-		errs := make([]error, len(victims))
-		for i, pod := range victims {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				err := m.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{})
-				if err != nil {
-					// Not deleted: the informer will not show it going.
-					m.expectations.DeletionObserved(key, pod.Namespace+"/"+pod.Name)
-					if !apierrors.IsNotFound(err) {
-						m.recorder.Eventf(orig, corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
-						errs[i] = err
-					}
-					return
-				}
-				m.recorder.Eventf(orig, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", pod.Name)
-			}()
-		}
-		wg.Wait()
+		errs := deletePods(ctx, m.client, m.expectations, key, victims, m.recorder, orig)
 		return utilerrors.NewAggregate(errs)
 	}
 	return nil
@@ -561,6 +537,40 @@ func slowStartBatch(count, initial int, fn func() error) (int, error) {
 		remaining -= batch
 	}
 	return successes, nil
+}
+
+// deletePods deletes pods at once, each in a goroutine of its own, for
+// the controller whose queue key is key: the deletions are expected
+// first (expectations.go), and a pod not deleted is no longer expected.
+// Events go to owner: SuccessfulDelete, or FailedDelete. It returns each
+// pod's error (nil: deleted, or gone already).
+func deletePods(ctx context.Context, client kubernetes.Interface, exp *expectations, key string, pods []*corev1.Pod, recorder record.EventRecorder, owner runtime.Object) []error {
+	var keys []string
+	for _, pod := range pods {
+		keys = append(keys, pod.Namespace+"/"+pod.Name)
+	}
+	exp.ExpectDeletions(key, keys)
+	var wg sync.WaitGroup
+	errs := make([]error, len(pods))
+	for i, pod := range pods {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{})
+			if err != nil {
+				// Not deleted: the informer will not show it going.
+				exp.DeletionObserved(key, pod.Namespace+"/"+pod.Name)
+				if !apierrors.IsNotFound(err) {
+					recorder.Eventf(owner, corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
+					errs[i] = err
+				}
+				return
+			}
+			recorder.Eventf(owner, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", pod.Name)
+		}()
+	}
+	wg.Wait()
+	return errs
 }
 
 // PodDeletionCost is the annotation by which a user says which pods to
