@@ -109,7 +109,12 @@ func setup(e *testscript.Env, bin string) error {
 		}
 	}
 	// Whatever the script started goes when it ends, even if it failed.
+	// If it failed, what the cluster looked like is in the test's log
+	// first: a flaky failure in CI can be understood afterwards.
 	e.Defer(func() {
+		if f, ok := e.T().(interface{ Failed() bool }); ok && f.Failed() {
+			e.T().Log(clusterReport(e.Vars, bin, filepath.Join(e.WorkDir, "state", name)))
+		}
 		cmd := exec.Command(filepath.Join(bin, "tinykube"), "down")
 		cmd.Env = e.Vars
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -117,6 +122,50 @@ func setup(e *testscript.Env, bin string) error {
 		}
 	})
 	return nil
+}
+
+// clusterReport is the state of a failed script's cluster, if it is up:
+// its nodes and pods, the latest events, and the end of every
+// component's log.
+func clusterReport(env []string, bin, stateDir string) string {
+	if _, err := os.Stat(stateDir); err != nil {
+		return "" // no cluster was started
+	}
+	var b strings.Builder
+	b.WriteString("the cluster when the script failed:\n")
+	for _, args := range [][]string{
+		{"kubectl", "get", "nodes,pods", "-A", "-o", "wide"},
+		{"kubectl", "get", "events", "-A", "--sort-by=.lastTimestamp"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		cmd := exec.CommandContext(ctx, filepath.Join(bin, "tinykube"), args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		cancel()
+		fmt.Fprintf(&b, "$ tinykube %s\n%s", strings.Join(args, " "), lastLines(string(out), 40))
+		if err != nil {
+			fmt.Fprintf(&b, "(%v)\n", err)
+		}
+	}
+	logs, _ := filepath.Glob(filepath.Join(stateDir, "machines", "*", "logs", "*.log"))
+	for _, log := range logs {
+		data, err := os.ReadFile(log)
+		if err != nil || len(data) == 0 {
+			continue
+		}
+		rel, _ := filepath.Rel(stateDir, log)
+		fmt.Fprintf(&b, "--- %s (the end)\n%s", rel, lastLines(string(data), 15))
+	}
+	return b.String()
+}
+
+// lastLines is the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.SplitAfter(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "") + "\n"
 }
 
 func randomHex(n int) string {
