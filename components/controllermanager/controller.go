@@ -123,6 +123,14 @@ func keyOf(obj any) (string, bool) {
 	return key, true
 }
 
+// addKey puts obj's key on queue: what most event handlers do (the
+// sample-controller's enqueueFoo).
+func addKey(queue workqueue.TypedInterface[string], obj any) {
+	if key, ok := keyOf(obj); ok {
+		queue.Add(key)
+	}
+}
+
 // untomb returns the object a delete handler was given: the object itself,
 // or the last state the informer knew if it missed the deletion.
 func untomb(obj any) any {

@@ -74,11 +74,7 @@ func newCronJobController(c *Context) (Controller, error) {
 		clock:    clock.RealClock{},
 		synced:   []cache.InformerSynced{cjInformer.Informer().HasSynced, jobInformer.Informer().HasSynced},
 	}
-	enqueue := func(obj any) {
-		if key, ok := keyOf(obj); ok {
-			cc.queue.Add(key)
-		}
-	}
+	enqueue := func(obj any) { addKey(cc.queue, obj) }
 	cjInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    enqueue,
 		UpdateFunc: func(_, cur any) { enqueue(cur) },

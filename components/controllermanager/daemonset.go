@@ -140,11 +140,7 @@ func (d *daemonSetController) Run(ctx context.Context, workers int) {
 	runWorkers(ctx, "daemonset-controller", d.queue, workers, d.synced, d.syncHandler)
 }
 
-func (d *daemonSetController) enqueue(obj any) {
-	if key, ok := keyOf(obj); ok {
-		d.queue.Add(key)
-	}
-}
+func (d *daemonSetController) enqueue(obj any) { addKey(d.queue, obj) }
 
 func (d *daemonSetController) enqueueAll() {
 	list, err := d.daemonSets.List(labels.Everything())

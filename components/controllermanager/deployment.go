@@ -114,11 +114,7 @@ func (dc *deploymentController) Run(ctx context.Context, workers int) {
 	runWorkers(ctx, dc.name, dc.queue, workers, dc.synced, dc.syncHandler)
 }
 
-func (dc *deploymentController) enqueue(obj any) {
-	if key, ok := keyOf(obj); ok {
-		dc.queue.Add(key)
-	}
-}
+func (dc *deploymentController) enqueue(obj any) { addKey(dc.queue, obj) }
 
 // deploymentOf is the Deployment a controller reference names, if it is
 // one and still the same object (same UID).

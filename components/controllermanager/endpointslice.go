@@ -65,11 +65,7 @@ func newEndpointSliceController(c *Context) (Controller, error) {
 		apiserver: c.Config.APIServer,
 		synced:    []cache.InformerSynced{svcs.Informer().HasSynced, pods.Informer().HasSynced, slices.Informer().HasSynced},
 	}
-	enqueue := func(obj any) {
-		if key, ok := keyOf(obj); ok {
-			e.queue.Add(key)
-		}
-	}
+	enqueue := func(obj any) { addKey(e.queue, obj) }
 	svcs.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: enqueue, UpdateFunc: func(_, cur any) { enqueue(cur) }, DeleteFunc: enqueue,
 	})

@@ -160,11 +160,7 @@ func (jc *jobController) Run(ctx context.Context, workers int) {
 	wg.Wait()
 }
 
-func (jc *jobController) enqueue(obj any) {
-	if key, ok := keyOf(obj); ok {
-		jc.queue.Add(key)
-	}
-}
+func (jc *jobController) enqueue(obj any) { addKey(jc.queue, obj) }
 
 func (jc *jobController) deleteJob(obj any) {
 	job, ok := untomb(obj).(*batchv1.Job)

@@ -398,11 +398,7 @@ func newNodeLifecycleController(c *Context) (Controller, error) {
 	}
 	// Any change of a node may change its taints: sync them. (A Lease
 	// renewal changes nothing by itself: the monitor reads the Leases.)
-	enqueue := func(obj any) {
-		if key, ok := keyOf(obj); ok {
-			n.queue.Add(key)
-		}
-	}
+	enqueue := func(obj any) { addKey(n.queue, obj) }
 	nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: enqueue, UpdateFunc: func(_, cur any) { enqueue(cur) },
 	})

@@ -116,11 +116,7 @@ func (m *replicaManager) Run(ctx context.Context, workers int) {
 	runWorkers(ctx, m.name, m.queue, workers, m.synced, m.syncHandler)
 }
 
-func (m *replicaManager) enqueue(obj any) {
-	if key, ok := keyOf(obj); ok {
-		m.queue.Add(key)
-	}
-}
+func (m *replicaManager) enqueue(obj any) { addKey(m.queue, obj) }
 
 // resolveControllerRef returns the owner a pod's controller reference
 // names, if it is one of ours and still the same object (same UID).

@@ -156,11 +156,7 @@ func listerOf[T runtime.Object, L resourceQuotaNamespaceLister[T]](namespaced fu
 	}
 }
 
-func (rq *resourceQuotaController) enqueue(obj any) {
-	if key, ok := keyOf(obj); ok {
-		rq.queue.Add(key)
-	}
-}
+func (rq *resourceQuotaController) enqueue(obj any) { addKey(rq.queue, obj) }
 
 // replenish queues every quota of obj's namespace that counts objects of
 // gr, for it to be recounted.

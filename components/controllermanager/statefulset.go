@@ -114,11 +114,7 @@ func (s *statefulSetController) Run(ctx context.Context, workers int) {
 	runWorkers(ctx, "statefulset-controller", s.queue, workers, s.synced, s.syncHandler)
 }
 
-func (s *statefulSetController) enqueue(obj any) {
-	if key, ok := keyOf(obj); ok {
-		s.queue.Add(key)
-	}
-}
+func (s *statefulSetController) enqueue(obj any) { addKey(s.queue, obj) }
 
 func (s *statefulSetController) enqueueRevisionOwner(obj any) {
 	cr, ok := untomb(obj).(*appsv1.ControllerRevision)
