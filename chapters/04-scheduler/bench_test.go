@@ -14,11 +14,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/tinykube/tinykube/components/scheduler/schedulertest"
 	"github.com/tinykube/tinykube/internal/cluster"
 	"github.com/tinykube/tinykube/internal/scenario"
 )
@@ -41,33 +41,6 @@ import (
 func benchCluster(b *testing.B) (*cluster.Cluster, kubernetes.Interface) {
 	return scenario.StartCluster(b, 4, 0, 10000,
 		scenario.WithSettings("scheduler", map[string]string{"kube-api-qps": "5000", "kube-api-burst": "5000"}))
-}
-
-// simulatedNode is a Ready Node object with no kubelet behind it.
-func simulatedNode(name, cpu, memory string) *corev1.Node {
-	rl := corev1.ResourceList{
-		corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(memory), corev1.ResourcePods: resource.MustParse("110"),
-	}
-	return &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"kubernetes.io/hostname": name}},
-		Status: corev1.NodeStatus{
-			Capacity: rl, Allocatable: rl.DeepCopy(),
-			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady"}},
-		},
-	}
-}
-
-// benchPod is scheduler_perf's default pod: pause, 100m and 500Mi.
-func benchPod(name string) *corev1.Pod {
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{
-			Name: "pause", Image: "registry.k8s.io/pause:3.10",
-			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
-				corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("500Mi"),
-			}},
-		}}},
-	}
 }
 
 // BenchmarkClusterThroughput: pods wait (created while the scheduler is
@@ -105,7 +78,7 @@ func clusterRound(b *testing.B, nodes, pods int) (rate, cpuPerPod, schedulerCPUP
 	for w := range 16 {
 		wg.Go(func() {
 			for i := w; i < nodes; i += 16 {
-				if _, err := cs.CoreV1().Nodes().Create(ctx, simulatedNode(fmt.Sprintf("node-%04d", i), "4", "32Gi"), metav1.CreateOptions{}); err != nil {
+				if _, err := cs.CoreV1().Nodes().Create(ctx, schedulertest.SimulatedNode(fmt.Sprintf("node-%04d", i), "4", "32Gi"), metav1.CreateOptions{}); err != nil {
 					b.Errorf("create node: %v", err)
 					return
 				}
@@ -125,7 +98,7 @@ func clusterRound(b *testing.B, nodes, pods int) (rate, cpuPerPod, schedulerCPUP
 	for w := range 16 {
 		wg.Go(func() {
 			for i := w; i < pods; i += 16 {
-				if _, err := cs.CoreV1().Pods("default").Create(ctx, benchPod(fmt.Sprintf("p-%d", i)), metav1.CreateOptions{}); err != nil {
+				if _, err := cs.CoreV1().Pods("default").Create(ctx, schedulertest.BenchPod(fmt.Sprintf("p-%d", i)), metav1.CreateOptions{}); err != nil {
 					b.Errorf("create pod: %v", err)
 					return
 				}
@@ -188,7 +161,7 @@ func BenchmarkClusterLatency(b *testing.B) {
 		_, cs := benchCluster(b)
 		ctx := context.Background()
 		for _, n := range []string{"node1", "node2"} {
-			if _, err := cs.CoreV1().Nodes().Create(ctx, simulatedNode(n, "64", "256Gi"), metav1.CreateOptions{}); err != nil {
+			if _, err := cs.CoreV1().Nodes().Create(ctx, schedulertest.SimulatedNode(n, "64", "256Gi"), metav1.CreateOptions{}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -197,11 +170,11 @@ func BenchmarkClusterLatency(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Cleanup(w.Stop)
-		latency(b, cs, w, "warm") // not counted: connections open, caches warm
+		schedulertest.Latency(b, cs, w, "warm") // not counted: connections open, caches warm
 		b.StartTimer()
 		var ms []float64
 		for i := range perRound {
-			ms = append(ms, latency(b, cs, w, fmt.Sprintf("l-%d", i)).Seconds()*1000)
+			ms = append(ms, schedulertest.Latency(b, cs, w, fmt.Sprintf("l-%d", i)).Seconds()*1000)
 		}
 		b.StopTimer()
 		slices.Sort(ms)
@@ -210,28 +183,6 @@ func BenchmarkClusterLatency(b *testing.B) {
 	}
 	b.ReportMetric(median(p50s), "p50-ms")
 	b.ReportMetric(median(p99s), "p99-ms")
-}
-
-// latency creates one pod and waits for the watch to show it bound.
-func latency(b *testing.B, cs kubernetes.Interface, w watch.Interface, name string) time.Duration {
-	start := time.Now()
-	if _, err := cs.CoreV1().Pods("default").Create(context.Background(), benchPod(name), metav1.CreateOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	timeout := time.After(30 * time.Second)
-	for {
-		select {
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				b.Fatal("watch closed")
-			}
-			if p, isPod := ev.Object.(*corev1.Pod); isPod && p.Name == name && p.Spec.NodeName != "" {
-				return time.Since(start)
-			}
-		case <-timeout:
-			b.Fatalf("pod %s not bound within 30s", name)
-		}
-	}
 }
 
 // logTail is the end of the scheduler's log, for a round that failed.

@@ -11,10 +11,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/tinykube/tinykube/components/scheduler/schedulertest"
 )
 
 // The scheduler's figures (issue 5), measured as its users see them:
@@ -30,19 +31,8 @@ import (
 // metrics are the figures; ns/op is only the length of a round.
 
 // benchNode is scheduler_perf's default node: 4 CPUs, 32Gi, 110 pods.
-func benchNode(i int) *corev1.Node { return simulatedNode(fmt.Sprintf("node-%04d", i), "4", "32Gi") }
-
-// benchPod is scheduler_perf's default pod: pause, 100m and 500Mi.
-func benchPod(name string) *corev1.Pod {
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": "bench"}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{
-			Name: "pause", Image: "registry.k8s.io/pause:3.10",
-			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
-				corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("500Mi"),
-			}},
-		}}},
-	}
+func benchNode(i int) *corev1.Node {
+	return schedulertest.SimulatedNode(fmt.Sprintf("node-%04d", i), "4", "32Gi")
 }
 
 // benchScheduler starts a scheduler for the apiserver at url, with the
@@ -70,7 +60,7 @@ func createPods(b *testing.B, css []*kubernetes.Clientset, prefix string, n int)
 	for c, cs := range css {
 		wg.Go(func() {
 			for i := c; i < n; i += len(css) {
-				if _, err := cs.CoreV1().Pods("default").Create(context.Background(), benchPod(fmt.Sprintf("%s-%d", prefix, i)), metav1.CreateOptions{}); err != nil {
+				if _, err := cs.CoreV1().Pods("default").Create(context.Background(), schedulertest.BenchPod(fmt.Sprintf("%s-%d", prefix, i)), metav1.CreateOptions{}); err != nil {
 					b.Errorf("create pod: %v", err)
 					return
 				}
@@ -187,7 +177,7 @@ func BenchmarkLatency(b *testing.B) {
 		url := startAPIServer(b)
 		cs := clientFor(b, url)
 		// Room for every pod of the round: 2 × 110 pods, 2 × 64 CPUs.
-		createNodes(b, cs, simulatedNode("node1", "64", "256Gi"), simulatedNode("node2", "64", "256Gi"))
+		createNodes(b, cs, schedulertest.SimulatedNode("node1", "64", "256Gi"), schedulertest.SimulatedNode("node2", "64", "256Gi"))
 		benchScheduler(b, url)
 		w, err := cs.CoreV1().Pods("default").Watch(context.Background(), metav1.ListOptions{})
 		if err != nil {
@@ -195,11 +185,11 @@ func BenchmarkLatency(b *testing.B) {
 		}
 		b.Cleanup(w.Stop) // before the server closes, even if the round fails
 		// One pod first, not counted: connections open, caches synced.
-		latency(b, cs, w, "warm")
+		schedulertest.Latency(b, cs, w, "warm")
 		b.StartTimer()
 		var ms []float64
 		for i := range perRound {
-			ms = append(ms, latency(b, cs, w, fmt.Sprintf("l-%d", i)).Seconds()*1000)
+			ms = append(ms, schedulertest.Latency(b, cs, w, fmt.Sprintf("l-%d", i)).Seconds()*1000)
 		}
 		b.StopTimer()
 		slices.Sort(ms)
@@ -208,28 +198,6 @@ func BenchmarkLatency(b *testing.B) {
 	}
 	b.ReportMetric(median(p50s), "p50-ms")
 	b.ReportMetric(median(p99s), "p99-ms")
-}
-
-// latency creates one pod and waits for the watch to show it bound.
-func latency(b *testing.B, cs kubernetes.Interface, w watch.Interface, name string) time.Duration {
-	start := time.Now()
-	if _, err := cs.CoreV1().Pods("default").Create(context.Background(), benchPod(name), metav1.CreateOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	timeout := time.After(30 * time.Second)
-	for {
-		select {
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				b.Fatal("watch closed")
-			}
-			if p, isPod := ev.Object.(*corev1.Pod); isPod && p.Name == name && p.Spec.NodeName != "" {
-				return time.Since(start)
-			}
-		case <-timeout:
-			b.Fatalf("pod %s not bound within 30s", name)
-		}
-	}
 }
 
 func median(v []float64) float64 {

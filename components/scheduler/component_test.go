@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
+	"github.com/tinykube/tinykube/components/scheduler/schedulertest"
 	"github.com/tinykube/tinykube/plugins"
 	"github.com/tinykube/tinykube/plugins/conformance"
 )
@@ -138,7 +139,7 @@ func TestAgainstAPIServer(t *testing.T) {
 			}
 			return fmt.Sprintf("conditions %+v", p.Status.Conditions)
 		})
-		createNodes(t, cs, simulatedNode("node1", "2", "4Gi"), simulatedNode("node2", "2", "4Gi"))
+		createNodes(t, cs, schedulertest.SimulatedNode("node1", "2", "4Gi"), schedulertest.SimulatedNode("node2", "2", "4Gi"))
 		boundTo(t, cs, "early")
 	})
 

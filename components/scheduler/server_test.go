@@ -12,7 +12,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -99,21 +98,6 @@ func writeKubeconfig(t testing.TB, url string) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// simulatedNode is a Node object with no kubelet behind it: Ready, with
-// cpu, memory and 110 pods.
-func simulatedNode(name, cpu, memory string) *corev1.Node {
-	rl := corev1.ResourceList{
-		corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(memory), corev1.ResourcePods: resource.MustParse("110"),
-	}
-	return &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"kubernetes.io/hostname": name}},
-		Status: corev1.NodeStatus{
-			Capacity: rl, Allocatable: rl.DeepCopy(),
-			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady"}},
-		},
-	}
 }
 
 func createNodes(t testing.TB, cs kubernetes.Interface, nodes ...*corev1.Node) {
