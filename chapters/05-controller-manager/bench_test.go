@@ -125,7 +125,7 @@ func scaleBench(b *testing.B, cs kubernetes.Interface, rcs map[string]string, ea
 		readyTimes = append(readyTimes, time.Since(start))
 		createdTimes, boundTimes = append(createdTimes, allCreated), append(boundTimes, allBound)
 		w.Stop()
-		for {
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) { // polling, with a deadline
 			ready := int32(0)
 			for name := range rcs {
 				rc, err := rcClient.Get(ctx, name, metav1.GetOptions{})
@@ -137,7 +137,9 @@ func scaleBench(b *testing.B, cs kubernetes.Interface, rcs map[string]string, ea
 			if int(ready) == total {
 				break
 			}
-			time.Sleep(20 * time.Millisecond)
+			if time.Now().After(deadline) {
+				b.Fatalf("all %d pods Ready, but the RCs' status says %d ready after a minute", total, ready)
+			}
 		}
 		statusTimes = append(statusTimes, time.Since(start))
 		b.Logf("run %d: %d pods created after %v, bound after %v, Ready after %v, RC status after %v", i+1, total,
