@@ -35,6 +35,9 @@ type Resource struct {
 	// Fields lists the field selectors the resource supports beyond
 	// metadata.name and metadata.namespace, each with how to read it.
 	Fields map[string]func(runtime.Object) string
+	// Expires: objects vanish a while after their last write (Events:
+	// the setting event-ttl, storage.Store.WithTTL).
+	Expires bool
 
 	typ, listTyp reflect.Type
 }
@@ -74,6 +77,7 @@ type option func(*Resource)
 func short(names ...string) option { return func(r *Resource) { r.ShortNames = names } }
 func inAll(r *Resource)            { r.Categories = []string{"all"} }
 func withStatus(r *Resource)       { r.Status = true }
+func expiring(r *Resource)         { r.Expires = true }
 func withScale(r *Resource)        { r.Scale = true }
 func clusterScoped(r *Resource)    { r.Namespaced = false }
 func selectable(f map[string]func(runtime.Object) string) option {
@@ -110,7 +114,7 @@ var Resources = []*Resource{
 	declare(corev1.SchemeGroupVersion, "secrets", &corev1.Secret{}, &corev1.SecretList{},
 		selectable(map[string]func(runtime.Object) string{"type": func(o runtime.Object) string { return string(o.(*corev1.Secret).Type) }})),
 	declare(corev1.SchemeGroupVersion, "serviceaccounts", &corev1.ServiceAccount{}, &corev1.ServiceAccountList{}, short("sa")),
-	declare(corev1.SchemeGroupVersion, "events", &corev1.Event{}, &corev1.EventList{}, short("ev"), selectable(eventFields)),
+	declare(corev1.SchemeGroupVersion, "events", &corev1.Event{}, &corev1.EventList{}, short("ev"), selectable(eventFields), expiring),
 	declare(corev1.SchemeGroupVersion, "replicationcontrollers", &corev1.ReplicationController{}, &corev1.ReplicationControllerList{}, short("rc"), inAll, withStatus, withScale,
 		selectable(map[string]func(runtime.Object) string{"status.replicas": func(o runtime.Object) string {
 			return fmt.Sprint(o.(*corev1.ReplicationController).Status.Replicas)
@@ -131,7 +135,7 @@ var Resources = []*Resource{
 
 	declare(coordinationv1.SchemeGroupVersion, "leases", &coordinationv1.Lease{}, &coordinationv1.LeaseList{}),
 	declare(discoveryv1.SchemeGroupVersion, "endpointslices", &discoveryv1.EndpointSlice{}, &discoveryv1.EndpointSliceList{}),
-	declare(eventsv1.SchemeGroupVersion, "events", &eventsv1.Event{}, &eventsv1.EventList{}, short("ev")),
+	declare(eventsv1.SchemeGroupVersion, "events", &eventsv1.Event{}, &eventsv1.EventList{}, short("ev"), expiring),
 	declare(networkingv1.SchemeGroupVersion, "ingresses", &networkingv1.Ingress{}, &networkingv1.IngressList{}, short("ing"), withStatus),
 	declare(autoscalingv2.SchemeGroupVersion, "horizontalpodautoscalers", &autoscalingv2.HorizontalPodAutoscaler{}, &autoscalingv2.HorizontalPodAutoscalerList{}, short("hpa"), inAll, withStatus),
 }

@@ -88,6 +88,10 @@ func NewServer(cfg Config) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	eventTTL := cfg.EventTTL
+	if eventTTL <= 0 {
+		eventTTL = DefaultEventTTL
+	}
 	var described []openapi.Resource
 	for _, r := range Resources {
 		codec := storage.DefaultCodec(r.GVR.GroupVersion())
@@ -98,12 +102,8 @@ func NewServer(cfg Config) (*Server, error) {
 			prefix = "/registry/" + r.GVR.Group + "/" + r.GVR.Resource
 		}
 		s.stores[r] = storage.New(cfg.Etcd, codec, r.GVR.GroupResource(), prefix, r.New, r.NewList)
-		if r.GVR.Resource == "events" {
-			ttl := cfg.EventTTL
-			if ttl <= 0 {
-				ttl = DefaultEventTTL
-			}
-			s.stores[r].WithTTL(ttl) // etcd deletes an Event ttl after its last write
+		if r.Expires {
+			s.stores[r].WithTTL(eventTTL) // etcd deletes an Event eventTTL after its last write
 		}
 		described = append(described, openapi.Resource{
 			Group: r.GVR.Group, Version: r.GVR.Version, Kind: r.Kind, Plural: r.GVR.Resource,
